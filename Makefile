@@ -1,0 +1,54 @@
+# duomq developer commands. `make test` is the one test command (README, .ci/run).
+GO        ?= go
+PKGS      ?= ./...
+TIMEOUT   ?= 20m
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+
+.PHONY: test test-race unit lint fmt-check vet generate check-generated fuzz bench build dev setup
+
+## test: everything CI checks: setup, formatting, vet, generated code, race tests
+test: setup lint check-generated test-race
+
+setup:
+	@./scripts/setup.sh
+
+build:
+	$(GO) build -o bin/duomq ./cmd/duomq
+
+## unit: quick tests without the race detector
+unit:
+	$(GO) test -short $(PKGS)
+
+test-race:
+	$(GO) test -race -timeout $(TIMEOUT) $(PKGS)
+
+lint: fmt-check vet
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+generate:
+	$(GO) generate ./api/...
+
+check-generated:
+	@if command -v protoc >/dev/null; then ./api/check-generated.sh; \
+	elif [ -n "$$CI" ]; then echo "check-generated: protoc missing in CI"; exit 1; \
+	else echo "check-generated: NOT RUN (no protoc; run scripts/setup.sh)"; fi
+
+## fuzz: every native fuzz target for FUZZTIME each
+fuzz:
+	$(GO) test ./broker/commitlog -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./broker/commitlog -run '^$$' -fuzz '^FuzzRecoveryScan$$' -fuzztime $(FUZZTIME)
+
+## bench: storage benchmarks (with their references) and the broker bench
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./broker/...
+	$(GO) run ./cmd/duomq bench broker
+
+dev:
+	$(GO) run ./cmd/duomq broker --config deploy/examples/broker.yaml

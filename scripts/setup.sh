@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the tools the tests use that Go modules
+# cannot provide. Idempotent and quick when everything is present. Needs
+# root (or sudo) and apt-get; without them it says what is missing.
+set -u
+need=()
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+[ ${#need[@]} = 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "setup: missing ${need[*]} and no apt-get here; install them by hand" >&2; exit 0
+fi
+sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+echo "setup: installing ${need[*]}" >&2
+$sudo apt-get update -qq >/dev/null 2>&1 || true
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
+  || echo "setup: could not install ${need[*]}" >&2
+exit 0
