@@ -1,0 +1,203 @@
+package consumequeue
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/duomq/duomq/internal/atomicfile"
+)
+
+// nameDigits is the width of a file name: enough for any int64 offset.
+const nameDigits = 20
+
+// tmpSuffix marks a file still being created; Open deletes leftovers.
+const tmpSuffix = ".tmp"
+
+// segment is one mapped file. Its mapping is fixed for its lifetime: only
+// the writer unmaps it, under the queue's exclusive lock.
+type segment struct {
+	base int64  // queue offset of slot 0
+	path string // file path, for removal and errors
+	data []byte // the whole file, mapped shared read-write
+}
+
+func segmentName(base int64) string {
+	return fmt.Sprintf("%0*d", nameDigits, base)
+}
+
+// parseSegmentName returns the base offset a file name encodes.
+func parseSegmentName(name string) (int64, bool) {
+	if len(name) != nameDigits {
+		return 0, false
+	}
+	for _, c := range name {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	base, err := strconv.ParseInt(name, 10, 64)
+	return base, err == nil
+}
+
+// createSegment creates a zero-filled file of size bytes for base and maps
+// it. The file appears under its real name only at full size and synced, so
+// a crash never leaves a short file behind.
+func createSegment(dir string, base int64, size int) (*segment, error) {
+	path := filepath.Join(dir, segmentName(base))
+	tmp := path + tmpSuffix
+	if err := writeZeroFile(tmp, size); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("consumequeue: create segment: %w", err)
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return nil, err
+	}
+	return openSegment(path, base, size)
+}
+
+func writeZeroFile(path string, size int) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("consumequeue: create segment: %w", err)
+	}
+	err = f.Truncate(int64(size))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("consumequeue: create segment: %w", err)
+	}
+	return nil
+}
+
+// openSegment maps an existing file, which must be exactly size bytes.
+func openSegment(path string, base int64, size int) (*segment, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("consumequeue: open segment: %w", err)
+	}
+	// The mapping outlives the descriptor; closing it keeps the number of
+	// open files independent of the number of queues.
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("consumequeue: open segment: %w", err)
+	}
+	if fi.Size() != int64(size) {
+		return nil, fmt.Errorf("%w: %s is %d bytes, want %d", ErrCorruption, path, fi.Size(), size)
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("consumequeue: mmap %s: %w", path, err)
+	}
+	return &segment{base: base, path: path, data: data}, nil
+}
+
+func (s *segment) slot(offset int64) []byte {
+	i := int(offset-s.base) * EntrySize
+	return s.data[i : i+EntrySize]
+}
+
+func (s *segment) entry(offset int64) Entry {
+	return decodeEntry(s.slot(offset))
+}
+
+// sync writes the slots [from, to) of the segment to disk. msync needs a
+// page-aligned start, so the range is widened down to a page boundary.
+func (s *segment) sync(from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	start := int(from-s.base) * EntrySize
+	end := int(to-s.base) * EntrySize
+	start &^= os.Getpagesize() - 1
+	if err := unix.Msync(s.data[start:end], unix.MS_SYNC); err != nil {
+		return fmt.Errorf("consumequeue: msync %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// zero clears the slots [from, to), writing only slots that are not already
+// zero so that untouched sparse pages stay unallocated.
+func (s *segment) zero(from, to int64) {
+	for off := from; off < to; off++ {
+		if b := s.slot(off); !isZero(b) {
+			clear(b)
+		}
+	}
+}
+
+func (s *segment) unmap() error {
+	if s.data == nil {
+		return nil
+	}
+	err := unix.Munmap(s.data)
+	s.data = nil
+	if err != nil {
+		return fmt.Errorf("consumequeue: munmap %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// zeroTail clears every slot from offset to the end of the file and makes
+// that durable. It visits only the file's data extents: the unwritten rest
+// of a sparse file is skipped, so recovery does not read megabytes of
+// zeros per queue (and fill the page cache with them).
+func (s *segment) zeroTail(offset int64) error {
+	slots := int64(len(s.data) / EntrySize)
+	changed := false
+	err := dataExtents(s.path, int(offset-s.base)*EntrySize, len(s.data), func(start, end int) {
+		from := max(offset, s.base+int64(start/EntrySize))
+		to := min(s.base+slots, s.base+int64((end+EntrySize-1)/EntrySize))
+		for off := from; off < to; off++ {
+			if b := s.slot(off); !isZero(b) {
+				clear(b)
+				changed = true
+			}
+		}
+	})
+	if err != nil || !changed {
+		return err
+	}
+	return s.sync(offset, s.base+slots)
+}
+
+// dataExtents calls fn for each byte range [start, end) of the file at or
+// after from that may hold data. Where SEEK_DATA is not supported the whole
+// rest of the file is one extent.
+func dataExtents(path string, from, size int, fn func(start, end int)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("consumequeue: %w", err)
+	}
+	defer f.Close()
+	for off := int64(from); off < int64(size); {
+		start, err := f.Seek(off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			return nil // only a hole is left
+		}
+		if err != nil {
+			fn(int(off), size)
+			return nil
+		}
+		end, err := f.Seek(start, unix.SEEK_HOLE)
+		if err != nil || end > int64(size) {
+			end = int64(size)
+		}
+		fn(int(start), int(end))
+		off = end
+	}
+	return nil
+}
