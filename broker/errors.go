@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/duomq/duomq/broker/commitlog"
+)
+
+// Sentinel errors of the broker. Every error the broker returns wraps one of
+// these (or commitlog.ErrCorruption), so the API boundary can map it to a
+// status with errors.Is.
+var (
+	// ErrUnknownTopic: the topic does not exist on this broker.
+	ErrUnknownTopic = errors.New("broker: unknown topic")
+	// ErrTopicExists: CreateTopic of a topic that exists.
+	ErrTopicExists = errors.New("broker: topic exists")
+	// ErrInvalidName: an empty or malformed topic or group name.
+	ErrInvalidName = errors.New("broker: invalid name")
+	// ErrInvalidQueue: a queue id outside the topic's queues.
+	ErrInvalidQueue = errors.New("broker: invalid queue id")
+	// ErrInvalidArgument: any other malformed request field.
+	ErrInvalidArgument = errors.New("broker: invalid argument")
+	// ErrOffsetOutOfRange: a read below the queue's min offset (expired) or
+	// above its max offset.
+	ErrOffsetOutOfRange = errors.New("broker: offset out of range")
+	// ErrWriteForbidden: the broker or the topic does not accept writes.
+	ErrWriteForbidden = errors.New("broker: write forbidden")
+	// ErrReadForbidden: the broker or the topic does not serve reads.
+	ErrReadForbidden = errors.New("broker: read forbidden")
+	// ErrMessageTooLarge: a body over the limit; see *TooLargeError.
+	ErrMessageTooLarge = errors.New("broker: message too large")
+	// ErrNotFound: a look-up by id or key found nothing.
+	ErrNotFound = errors.New("broker: message not found")
+	// ErrClosed: the broker is closed.
+	ErrClosed = errors.New("broker: closed")
+	// ErrCorruption is the storage engine's corruption error: a record
+	// failed its checksum. It is never served and never swallowed.
+	ErrCorruption = commitlog.ErrCorruption
+)
+
+// TooLargeError says which message was over which limit.
+type TooLargeError struct {
+	Index int   // position of the message in the batch
+	Size  int   // its body size in bytes
+	Limit int64 // the limit in bytes
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("broker: message %d body is %d bytes, over the limit of %d bytes (max-message-bytes)", e.Index, e.Size, e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrMessageTooLarge) hold.
+func (e *TooLargeError) Unwrap() error { return ErrMessageTooLarge }

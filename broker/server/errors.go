@@ -1,0 +1,40 @@
+package server
+
+import (
+	"google.golang.org/grpc/codes"
+
+	"github.com/duomq/duomq/broker"
+	"github.com/duomq/duomq/internal/rpcerr"
+)
+
+// Reasons carried in the ErrorInfo of every error status (docs/api.md).
+const (
+	ReasonTopicNotFound    = "TOPIC_NOT_FOUND"
+	ReasonTopicExists      = "TOPIC_EXISTS"
+	ReasonInvalidName      = "INVALID_NAME"
+	ReasonInvalidQueue     = "INVALID_QUEUE"
+	ReasonInvalidArgument  = "INVALID_ARGUMENT"
+	ReasonOffsetOutOfRange = "OFFSET_OUT_OF_RANGE"
+	ReasonWriteForbidden   = "WRITE_FORBIDDEN"
+	ReasonReadForbidden    = "READ_FORBIDDEN"
+	ReasonMessageTooLarge  = "MESSAGE_TOO_LARGE"
+	ReasonNotFound         = "MESSAGE_NOT_FOUND"
+	ReasonCorruption       = "CORRUPTION"
+	ReasonClosed           = "BROKER_CLOSED"
+)
+
+// errTable is the one place where broker errors become gRPC statuses.
+var errTable = rpcerr.Table{
+	{Err: broker.ErrUnknownTopic, Code: codes.NotFound, Reason: ReasonTopicNotFound},
+	{Err: broker.ErrTopicExists, Code: codes.AlreadyExists, Reason: ReasonTopicExists},
+	{Err: broker.ErrInvalidName, Code: codes.InvalidArgument, Reason: ReasonInvalidName},
+	{Err: broker.ErrInvalidQueue, Code: codes.InvalidArgument, Reason: ReasonInvalidQueue},
+	{Err: broker.ErrMessageTooLarge, Code: codes.InvalidArgument, Reason: ReasonMessageTooLarge},
+	{Err: broker.ErrInvalidArgument, Code: codes.InvalidArgument, Reason: ReasonInvalidArgument},
+	{Err: broker.ErrOffsetOutOfRange, Code: codes.OutOfRange, Reason: ReasonOffsetOutOfRange},
+	{Err: broker.ErrWriteForbidden, Code: codes.FailedPrecondition, Reason: ReasonWriteForbidden},
+	{Err: broker.ErrReadForbidden, Code: codes.FailedPrecondition, Reason: ReasonReadForbidden},
+	{Err: broker.ErrNotFound, Code: codes.NotFound, Reason: ReasonNotFound},
+	{Err: broker.ErrCorruption, Code: codes.DataLoss, Reason: ReasonCorruption},
+	{Err: broker.ErrClosed, Code: codes.Unavailable, Reason: ReasonClosed},
+}
