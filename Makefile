@@ -42,8 +42,7 @@ check-generated:
 
 ## fuzz: every native fuzz target for FUZZTIME each
 fuzz:
-	$(GO) test ./broker/commitlog -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./broker/commitlog -run '^$$' -fuzz '^FuzzRecoveryScan$$' -fuzztime $(FUZZTIME)
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 ## bench: storage benchmarks (with their references) and the broker bench
 bench:

@@ -16,23 +16,42 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/duomq/duomq/api/brokerpb"
+	"github.com/duomq/duomq/api/nameserverpb"
 	"github.com/duomq/duomq/broker"
 	"github.com/duomq/duomq/broker/server"
 	"github.com/duomq/duomq/internal/logging"
 	"github.com/duomq/duomq/internal/serve"
+	"github.com/duomq/duomq/nameserver"
 )
+
+// registration snapshots what a broker announces to nameservers.
+func registration(b *broker.Broker, addr string) func() *nameserverpb.BrokerRegistration {
+	return func() *nameserverpb.BrokerRegistration {
+		r := &nameserverpb.BrokerRegistration{Name: b.Name(), Address: addr, Dc: b.DC(), Perm: uint32(b.Permission())}
+		for _, t := range b.Topics() {
+			r.Topics = append(r.Topics, &nameserverpb.TopicQueues{Name: t.Name, Queues: t.Queues, Perm: uint32(t.Perm)})
+		}
+		return r
+	}
+}
 
 // brokerProcess is the configuration file of `duomq broker`.
 type brokerProcess struct {
-	Listen        string         `mapstructure:"listen"`
-	MetricsListen string         `mapstructure:"metrics-listen"`
-	Broker        broker.Config  `mapstructure:"broker"`
-	Log           logging.Config `mapstructure:"log"`
+	Listen        string `mapstructure:"listen"`
+	MetricsListen string `mapstructure:"metrics-listen"`
+	// Advertise is the address registered with nameservers (default: the
+	// bound listen address).
+	Advertise string `mapstructure:"advertise"`
+	// Nameservers are heartbeated every HeartbeatInterval (none: standalone).
+	Nameservers       []string       `mapstructure:"nameservers"`
+	HeartbeatInterval time.Duration  `mapstructure:"heartbeat-interval"`
+	Broker            broker.Config  `mapstructure:"broker"`
+	Log               logging.Config `mapstructure:"log"`
 }
 
 func defaultBrokerProcess() brokerProcess {
 	return brokerProcess{
-		Listen: "127.0.0.1:10911", MetricsListen: "127.0.0.1:10912",
+		Listen: "127.0.0.1:10911", MetricsListen: "127.0.0.1:10912", HeartbeatInterval: 3 * time.Second,
 		Broker: broker.DefaultConfig(), Log: logging.DefaultConfig(),
 	}
 }
@@ -50,6 +69,7 @@ then the flags below.`,
 			err := loadConfig(file, cmd.Flags(), map[string]string{
 				"listen": "listen", "metrics-listen": "metrics-listen", "data-dir": "broker.data-dir",
 				"name": "broker.name", "dc": "broker.dc", "flush-mode": "broker.flush-mode",
+				"nameservers": "nameservers", "advertise": "advertise",
 			}, &pc)
 			if err != nil {
 				return err
@@ -68,6 +88,8 @@ then the flags below.`,
 	f.String("name", "", "broker name")
 	f.String("dc", "", "data center of this broker")
 	f.String("flush-mode", "", "sync (group commit) or async")
+	f.StringSlice("nameservers", nil, "nameserver addresses to register with (comma-separated)")
+	f.String("advertise", "", "address registered with nameservers (default: the bound listen address)")
 	return cmd
 }
 
@@ -101,6 +123,17 @@ func runBroker(ctx context.Context, pc brokerProcess, readyFile string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve.GRPC(gctx, gs, gl, 10*time.Second) })
 	g.Go(func() error { return serve.Metrics(gctx, ml, reg) })
+	if len(pc.Nameservers) > 0 {
+		advertise := pc.Advertise
+		if advertise == "" {
+			advertise = gl.Addr().String()
+		}
+		r, err := nameserver.NewRegistrar(pc.Nameservers, pc.HeartbeatInterval, registration(b, advertise), logger)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return r.Run(gctx) })
+	}
 	ready := map[string]string{"grpc": gl.Addr().String(), "metrics": "http://" + ml.Addr().String() + "/metrics"}
 	if err := serve.WriteReady(readyFile, ready); err != nil {
 		return err

@@ -11,6 +11,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBrokerCommand(), newBenchCommand())
+	root.AddCommand(newBrokerCommand(), newNameserverCommand(), newBenchCommand())
 	return root
 }
