@@ -276,9 +276,15 @@ func TestRollSyncsDirectory(t *testing.T) {
 		t.Fatal("segments were created but the directory was never fsynced")
 	}
 	fs.Inject(errorfs.OpSyncDir, nil)
-	appendRange(t, l, 30, 60)
-	if err := l.WaitDurable(context.Background(), l.WrittenPos()); !errors.Is(err, errorfs.ErrInjected) {
-		t.Fatalf("WaitDurable with a failing directory fsync: %v", err)
+	var err error
+	for i := 30; i < 60 && err == nil; i++ { // until a roll needs the directory synced
+		var res AppendResult
+		if res, err = l.Append([][]byte{testRec(i)}); err == nil {
+			err = l.WaitDurable(context.Background(), res.End)
+		}
+	}
+	if !errors.Is(err, errorfs.ErrInjected) || !errors.Is(err, ErrLogFailed) {
+		t.Fatalf("with a failing directory fsync: %v", err)
 	}
 }
 
