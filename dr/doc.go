@@ -2,5 +2,6 @@
 // on embedded etcd (dr/meta) and the controller (dr/controller) that
 // fences ordered topics by epoch, fails over, switches over and fails back.
 //
-// Status: planned; this package holds no code yet.
+// The metadata service is in dr/meta (embedded members in dr/meta/member);
+// the controller is planned.
 package dr

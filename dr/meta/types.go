@@ -1,0 +1,248 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// DCState is a data center's state in the metadata.
+type DCState string
+
+// DC states.
+const (
+	// DCActive: the DC serves its share of traffic.
+	DCActive DCState = "active"
+	// DCDraining: the DC is being emptied of traffic (planned maintenance).
+	DCDraining DCState = "draining"
+	// DCDown: the DC is considered lost; it gets no traffic.
+	DCDown DCState = "down"
+)
+
+// DC is a data center (site). CIDRs let SDKs find their own DC from their
+// IP address.
+type DC struct {
+	Name      string    `json:"name"`
+	CIDRs     []string  `json:"cidrs,omitempty"`
+	State     DCState   `json:"state"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (d DC) clone() DC {
+	d.CIDRs = slices.Clone(d.CIDRs)
+	return d
+}
+
+// Replication is how a topic's messages reach the other DC.
+type Replication string
+
+// Replication modes.
+const (
+	// ReplicationNone: messages stay in the DC that received them.
+	ReplicationNone Replication = "none"
+	// ReplicationAsync: the replicator copies messages after the ack; the
+	// RPO is the replication lag.
+	ReplicationAsync Replication = "async"
+	// ReplicationSync: a message is acked only once the other DC has it
+	// (RPO = 0).
+	ReplicationSync Replication = "sync"
+)
+
+// Defaults and limits of the records.
+const (
+	// MaxQueues bounds a topic's queue count (as the broker does).
+	MaxQueues = 1024
+	// DefaultMaxMessageBytes and MaxMessageBytesLimit bound a topic's
+	// largest message.
+	DefaultMaxMessageBytes = 4 << 20
+	MaxMessageBytesLimit   = 64 << 20
+	// DefaultRetentionAge is a topic's retention when none is given.
+	DefaultRetentionAge = 72 * time.Hour
+	// DefaultMaxRetries and MaxRetriesLimit bound a group's redeliveries.
+	DefaultMaxRetries = 16
+	MaxRetriesLimit   = 128
+	// MaxTagsLen bounds a subscription's tag expression.
+	MaxTagsLen = 1024
+	// MaxWeight bounds one DC's traffic weight.
+	MaxWeight = 10000
+)
+
+const (
+	maxUpdatedByLen = 256
+	maxRawKeyLen    = 512
+	// defaultCASRetries bounds the re-reads of writes that retry a lost
+	// race themselves (PutDC, SetDCState, DeleteTopic).
+	defaultCASRetries = 8
+	// maxTxnOps is etcd's default limit of operations (and, separately, of
+	// compares) in one transaction.
+	maxTxnOps = 128
+)
+
+// Topic is a topic's configuration.
+type Topic struct {
+	Name string
+	// Ordered topics have one set of queues led by the primary DC and a
+	// follower copy in the other DC at the same offsets.
+	Ordered bool
+	// Queues is the queue count (per DC for unordered topics), 1..1024. It
+	// may only grow.
+	Queues int
+	// Primary is the home DC of an ordered topic, where it is created and
+	// where failback returns it. The DC serving writes right now is
+	// Ordered.Primary, which the controller moves. Empty for unordered
+	// topics.
+	Primary string
+	// Replication defaults to sync for ordered topics and none otherwise;
+	// ordered topics need sync or async (the follower copy is what
+	// failover promotes).
+	Replication Replication
+	// RetentionAge is how long messages are kept (default 72h).
+	RetentionAge time.Duration
+	// MaxMessageBytes is the largest accepted body (default 4 MiB).
+	MaxMessageBytes int64
+}
+
+// topicJSON is Topic as stored: the retention is a duration string.
+type topicJSON struct {
+	Name            string      `json:"name"`
+	Ordered         bool        `json:"ordered"`
+	Queues          int         `json:"queues"`
+	Primary         string      `json:"primary,omitempty"`
+	Replication     Replication `json:"replication"`
+	RetentionAge    string      `json:"retention_age,omitempty"`
+	MaxMessageBytes int64       `json:"max_message_bytes,omitempty"`
+}
+
+// MarshalJSON stores RetentionAge as a duration string such as "72h0m0s".
+func (t Topic) MarshalJSON() ([]byte, error) {
+	j := topicJSON{
+		Name: t.Name, Ordered: t.Ordered, Queues: t.Queues, Primary: t.Primary,
+		Replication: t.Replication, MaxMessageBytes: t.MaxMessageBytes,
+	}
+	if t.RetentionAge != 0 {
+		j.RetentionAge = t.RetentionAge.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON is the inverse of MarshalJSON.
+func (t *Topic) UnmarshalJSON(b []byte) error {
+	var j topicJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var age time.Duration
+	if j.RetentionAge != "" {
+		d, err := time.ParseDuration(j.RetentionAge)
+		if err != nil {
+			return fmt.Errorf("retention_age: %w", err)
+		}
+		age = d
+	}
+	*t = Topic{
+		Name: j.Name, Ordered: j.Ordered, Queues: j.Queues, Primary: j.Primary,
+		Replication: j.Replication, RetentionAge: age, MaxMessageBytes: j.MaxMessageBytes,
+	}
+	return nil
+}
+
+// ConsumeMode is how a group's consumers share messages.
+type ConsumeMode string
+
+// Consume modes.
+const (
+	// ModeClustering: each message goes to one consumer of the group.
+	ModeClustering ConsumeMode = "clustering"
+	// ModeBroadcast: each message goes to every consumer of the group.
+	ModeBroadcast ConsumeMode = "broadcast"
+)
+
+// Subscription is one subscribed topic and its tag filter.
+type Subscription struct {
+	Topic string `json:"topic"`
+	// Tags is a tag expression such as "TagA || TagB"; "*" (the default)
+	// means every tag.
+	Tags string `json:"tags"`
+}
+
+// Group is a consumer group's configuration.
+type Group struct {
+	Name          string         `json:"name"`
+	Subscriptions []Subscription `json:"subscriptions"`
+	// MaxRetries is how often a message is redelivered before it goes to
+	// the dead-letter topic %DLQ%<group>; 0 means DefaultMaxRetries.
+	MaxRetries int         `json:"max_retries"`
+	Mode       ConsumeMode `json:"mode"`
+	// Ordered groups consume each queue in order, one message at a time.
+	Ordered bool `json:"ordered"`
+}
+
+func (g Group) clone() Group {
+	g.Subscriptions = slices.Clone(g.Subscriptions)
+	return g
+}
+
+// Topics are the subscribed topics in subscription order.
+func (g Group) Topics() []string {
+	out := make([]string, len(g.Subscriptions))
+	for i, s := range g.Subscriptions {
+		out[i] = s.Topic
+	}
+	return out
+}
+
+// Ordered is the fencing record of an ordered topic: in one epoch only its
+// primary accepts writes. Every change increases Epoch.
+type Ordered struct {
+	Topic   string `json:"topic"`
+	Primary string `json:"primary"`
+	Epoch   uint64 `json:"epoch"`
+}
+
+// Traffic routes unordered writes between DCs.
+type Traffic struct {
+	// Weights are per-DC write weights; a DC without a weight gets none
+	// once any weight is set. Empty means every active DC equally.
+	Weights map[string]int `json:"weights,omitempty"`
+	// TopicOverrides replace Weights for one topic.
+	TopicOverrides map[string]map[string]int `json:"topic_overrides,omitempty"`
+	// BlockedDCs accept no writes of unordered topics.
+	BlockedDCs []string `json:"blocked_dcs,omitempty"`
+}
+
+func (t Traffic) clone() Traffic {
+	t.Weights = maps.Clone(t.Weights)
+	if t.TopicOverrides != nil {
+		o := make(map[string]map[string]int, len(t.TopicOverrides))
+		for k, v := range t.TopicOverrides {
+			o[k] = maps.Clone(v)
+		}
+		t.TopicOverrides = o
+	}
+	t.BlockedDCs = slices.Clone(t.BlockedDCs)
+	return t
+}
+
+// Offset is a checkpointed consumer offset.
+type Offset struct {
+	Offset    int64     `json:"offset"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// OffsetKey names one offset: a group's position in one queue of one
+// topic in one DC.
+type OffsetKey struct {
+	Group string
+	Topic string
+	DC    string
+	Queue int
+}
+
+// OffsetKV is an offset and its key.
+type OffsetKV struct {
+	OffsetKey
+	Offset
+}

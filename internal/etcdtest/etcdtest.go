@@ -1,0 +1,288 @@
+package etcdtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/duomq/duomq/dr/meta/member"
+)
+
+// Timing of test members: half of etcd's defaults, so a killed leader is
+// replaced within about a second; loopback keeps heartbeats well inside
+// that even under the race detector on two cores.
+const (
+	heartbeat = 50 * time.Millisecond
+	election  = 500 * time.Millisecond
+)
+
+// Cluster is a running n-member etcd cluster.
+type Cluster struct {
+	cfgs []member.Config
+
+	mu      sync.Mutex
+	members []*member.Member // nil while killed
+	clients []*clientv3.Client
+}
+
+// NewCluster starts an n-member cluster and registers its cleanup on t.
+// Three members are named idc-a, idc-b and witness, as the sites are.
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("etcdtest: cluster of %d members", n)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		c, err := start(t, n)
+		if err == nil {
+			t.Cleanup(c.cleanup)
+			return c
+		}
+		lastErr = err
+		if !isAddrInUse(err) {
+			break
+		}
+	}
+	t.Fatalf("etcdtest: start %d members: %v", n, lastErr)
+	return nil
+}
+
+func memberNames(n int) []string {
+	if n == 3 {
+		return []string{"idc-a", "idc-b", "witness"}
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "m" + strconv.Itoa(i)
+	}
+	return out
+}
+
+func start(t testing.TB, n int) (*Cluster, error) {
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		return nil, err
+	}
+	names := memberNames(n)
+	initial := make(map[string]string, n)
+	for i, name := range names {
+		initial[name] = "http://127.0.0.1:" + strconv.Itoa(ports[2*i+1])
+	}
+	dir := t.TempDir()
+	c := &Cluster{cfgs: make([]member.Config, n), members: make([]*member.Member, n)}
+	for i, name := range names {
+		cfg := member.DefaultConfig()
+		cfg.Name = name
+		cfg.DataDir = fmt.Sprintf("%s/%s", dir, name)
+		cfg.ClientURL = "http://127.0.0.1:" + strconv.Itoa(ports[2*i])
+		cfg.PeerURL = initial[name]
+		cfg.InitialCluster = initial
+		cfg.HeartbeatInterval, cfg.ElectionTimeout = heartbeat, election
+		cfg.StartTimeout = 30 * time.Second
+		cfg.Logger = testLogger()
+		c.cfgs[i] = cfg
+	}
+	// Every member waits for a quorum, so they start together.
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range c.cfgs {
+		wg.Go(func() { c.members[i], errs[i] = member.Start(context.Background(), c.cfgs[i]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	return c, nil
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("DUOMQ_TEST_ETCD_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// freePorts reserves n distinct loopback ports by holding listeners open
+// until all are chosen.
+func freePorts(n int) ([]int, error) {
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func isAddrInUse(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "address already in use")
+}
+
+// Size is the number of members, running or not.
+func (c *Cluster) Size() int { return len(c.cfgs) }
+
+// Endpoints are the client URLs of every member, running or not.
+func (c *Cluster) Endpoints() []string {
+	out := make([]string, len(c.cfgs))
+	for i, cfg := range c.cfgs {
+		out[i] = cfg.ClientURL
+	}
+	return out
+}
+
+// Client returns a client of every member, closed at t's cleanup (and in any
+// case before the members stop).
+func (c *Cluster) Client(t testing.TB) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            c.Endpoints(),
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    time.Second,
+		DialKeepAliveTimeout: time.Second,
+		Logger:               zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("etcdtest: client: %v", err)
+	}
+	c.mu.Lock()
+	c.clients = append(c.clients, cli)
+	c.mu.Unlock()
+	t.Cleanup(func() { c.closeClient(cli) })
+	return cli
+}
+
+func (c *Cluster) closeClient(cli *clientv3.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.clients {
+		if x == cli {
+			c.clients = append(c.clients[:i], c.clients[i+1:]...)
+			cli.Close()
+			return
+		}
+	}
+}
+
+// Member is the i-th member, or nil while it is killed.
+func (c *Cluster) Member(i int) *member.Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.members[i]
+}
+
+// Config is the i-th member's configuration.
+func (c *Cluster) Config(i int) member.Config { return c.cfgs[i] }
+
+// Kill crashes the i-th member (etcd HardStop: no leadership hand-over).
+func (c *Cluster) Kill(i int) {
+	c.mu.Lock()
+	m := c.members[i]
+	c.members[i] = nil
+	c.mu.Unlock()
+	if m != nil {
+		m.HardStop()
+	}
+}
+
+// Restart starts the killed i-th member again on its data directory and
+// waits until it is ready, which needs a quorum including it.
+func (c *Cluster) Restart(t testing.TB, i int) {
+	t.Helper()
+	if c.Member(i) != nil {
+		t.Fatalf("etcdtest: restart of member %d that is running", i)
+	}
+	cfg := c.cfgs[i]
+	cfg.ClusterState = member.StateExisting
+	m, err := member.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("etcdtest: restart member %s: %v", cfg.Name, err)
+	}
+	c.mu.Lock()
+	c.members[i] = m
+	c.mu.Unlock()
+}
+
+// Leader waits up to timeout for a running member that is the raft leader
+// and returns its index.
+func (c *Cluster) Leader(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	leader := -1
+	Eventually(t, timeout, func() bool {
+		leader = c.leader()
+		return leader >= 0
+	}, "no etcd leader among the running members")
+	return leader
+}
+
+func (c *Cluster) leader() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, m := range c.members {
+		if m != nil && m.IsLeader() {
+			return i
+		}
+	}
+	return -1
+}
+
+// cleanup closes the clients, then stops every member at once. Members stop
+// hard: a graceful leave would wait for leadership hand-overs among members
+// that are all going away.
+func (c *Cluster) cleanup() {
+	c.mu.Lock()
+	clients := c.clients
+	c.clients = nil
+	members := append([]*member.Member(nil), c.members...)
+	for i := range c.members {
+		c.members[i] = nil
+	}
+	c.mu.Unlock()
+	for _, cli := range clients {
+		cli.Close()
+	}
+	var wg sync.WaitGroup
+	for _, m := range members {
+		if m != nil {
+			wg.Go(m.HardStop)
+		}
+	}
+	wg.Wait()
+}
+
+// Eventually polls cond every 20ms until it holds, failing t with msg when
+// timeout passes first.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: "+msg, append([]any{timeout}, args...)...)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
