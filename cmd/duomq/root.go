@@ -11,6 +11,12 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBrokerCommand(), newNameserverCommand(), newBenchCommand())
+	g := &globalFlags{}
+	admin := []*cobra.Command{newTopicCommand(g), newGroupCommand(g), newDCCommand(g)}
+	for _, c := range admin {
+		g.register(c)
+	}
+	root.AddCommand(admin...)
+	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newBenchCommand())
 	return root
 }

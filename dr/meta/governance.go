@@ -26,7 +26,7 @@ func topicNotFound(name string) error {
 }
 
 func groupNotFound(name string) error {
-	return errorf(ErrNotFound, "group %q does not exist: create it with: duomq group create %s --topic TOPIC", name, name)
+	return errorf(ErrNotFound, "group %q does not exist: create it with: duomq group create %s", name, name)
 }
 
 func dcNotFound(name string) error {

@@ -124,9 +124,8 @@ func (g Group) validate() error {
 	if err := checkName(names.Group, g.Name); err != nil {
 		return err
 	}
-	if len(g.Subscriptions) == 0 {
-		return invalid("group %q: no subscriptions: subscribe to at least one topic", g.Name)
-	}
+	// A group may have no subscriptions yet: consumers name their topics
+	// when they connect, and the group's settings (retries, mode) apply.
 	seen := make(map[string]bool, len(g.Subscriptions))
 	for _, s := range g.Subscriptions {
 		if err := checkName(names.Topic, s.Topic); err != nil {

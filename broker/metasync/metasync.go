@@ -1,0 +1,105 @@
+// Package metasync keeps a broker's topics equal to the global metadata:
+// topics are defined once in etcd, and every broker in every DC creates,
+// grows and removes its queues to match, without a restart.
+//
+// Invariants:
+//   - Only a cache that has loaded the metadata drives changes, so a broker
+//     never deletes a topic because it has not heard of it yet.
+//   - A topic's queue count only grows (the broker refuses shrinking).
+//   - System topics (%RETRY%, %DLQ%) are reconciled like any other: they
+//     are created in the metadata by the components that own them.
+package metasync
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/duomq/duomq/broker"
+	"github.com/duomq/duomq/dr/meta"
+)
+
+// Source is what the reconciler reads: a loaded, watching metadata cache.
+type Source interface {
+	Topics() []meta.Topic
+	Subscribe() (<-chan struct{}, func())
+}
+
+// Reconciler applies the metadata's topics to one broker.
+type Reconciler struct {
+	b      *broker.Broker
+	src    Source
+	log    *slog.Logger
+	resync time.Duration
+}
+
+// New returns a reconciler; resync is the period of a full pass even
+// without change notifications (repairs a failed pass).
+func New(b *broker.Broker, src Source, logger *slog.Logger, resync time.Duration) *Reconciler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Reconciler{b: b, src: src, log: logger.With("component", "metasync", "broker", b.Name()), resync: resync}
+}
+
+// Run reconciles at once, then on every metadata change, until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) error {
+	ch, cancel := r.src.Subscribe()
+	defer cancel()
+	t := time.NewTicker(r.resync)
+	defer t.Stop()
+	for {
+		if err := r.Once(); err != nil {
+			r.log.Warn("topic reconciliation incomplete", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ch:
+		case <-t.C:
+		}
+	}
+}
+
+// Once makes one pass: create missing topics, grow queue counts and limits,
+// delete topics the metadata no longer has. It returns the joined errors
+// of the changes that failed; the others are still applied.
+func (r *Reconciler) Once() error {
+	want := map[string]meta.Topic{}
+	for _, t := range r.src.Topics() {
+		want[t.Name] = t
+	}
+	var errs []error
+	for _, t := range want {
+		errs = append(errs, r.apply(t))
+	}
+	for _, local := range r.b.Topics() {
+		if _, ok := want[local.Name]; !ok {
+			r.log.Info("deleting topic removed from metadata", "topic", local.Name)
+			errs = append(errs, r.b.DeleteTopic(local.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) apply(t meta.Topic) error {
+	limit := min(t.MaxMessageBytes, r.b.Config().MaxMessageBytes)
+	local, err := r.b.Topic(t.Name)
+	if errors.Is(err, broker.ErrUnknownTopic) {
+		r.log.Info("creating topic from metadata", "topic", t.Name, "queues", t.Queues)
+		_, err = r.b.CreateTopic(broker.TopicConfig{Name: t.Name, Queues: uint32(t.Queues), MaxMessageBytes: limit})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if local.Queues >= uint32(t.Queues) && local.MaxMessageBytes == limit {
+		return nil
+	}
+	local.Queues = max(local.Queues, uint32(t.Queues))
+	local.MaxMessageBytes = limit
+	r.log.Info("updating topic from metadata", "topic", t.Name, "queues", local.Queues, "max-message-bytes", limit)
+	_, err = r.b.UpdateTopic(local)
+	return err
+}

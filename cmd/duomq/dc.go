@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/duomq/duomq/dr/meta"
+)
+
+func newDCCommand(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "dc", Short: "Data centers: list, describe, register, set state"}
+	cmd.AddCommand(dcList(g), dcDescribe(g), dcPut(g), dcSetState(g))
+	return cmd
+}
+
+var dcHeader = []string{"NAME", "STATE", "CIDRS", "UPDATED-BY", "UPDATED-AT"}
+
+func dcRow(d meta.DC) []string {
+	return []string{d.Name, string(d.State), dash(strings.Join(d.CIDRs, ",")), dash(d.UpdatedBy), d.UpdatedAt.Format(time.RFC3339)}
+}
+
+func dcList(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List data centers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				ds, _, err := s.ListDCs(ctx)
+				if err != nil {
+					return err
+				}
+				rows := make([][]string, 0, len(ds))
+				for _, d := range ds {
+					rows = append(rows, dcRow(d))
+				}
+				return g.print(cmd.OutOrStdout(), ds, dcHeader, rows)
+			})
+		},
+	}
+}
+
+func dcDescribe(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a data center",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				d, _, err := s.GetDC(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return g.print(cmd.OutOrStdout(), d, dcHeader, [][]string{dcRow(d)})
+			})
+		},
+	}
+}
+
+func dcPut(g *globalFlags) *cobra.Command {
+	var cidrs []string
+	var by string
+	cmd := &cobra.Command{
+		Use:   "put NAME [--cidr CIDR]...",
+		Short: "Register a data center or replace its address ranges",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				d := meta.DC{Name: args[0], CIDRs: cidrs, State: meta.DCActive, UpdatedBy: by}
+				if old, _, err := s.GetDC(ctx, args[0]); err == nil {
+					d.State = old.State
+				}
+				if _, err := s.PutDC(ctx, d); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "dc %s registered\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringSliceVar(&cidrs, "cidr", nil, "address range of the DC (repeatable), for SDK IP look-up")
+	cmd.Flags().StringVar(&by, "by", "duomq-cli", "who makes the change (audit)")
+	return cmd
+}
+
+func dcSetState(g *globalFlags) *cobra.Command {
+	var by string
+	cmd := &cobra.Command{
+		Use:   "set-state NAME active|draining|down",
+		Short: "Set a data center's state",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				if _, err := s.SetDCState(ctx, args[0], meta.DCState(args[1]), by); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "dc %s is %s\n", args[0], args[1])
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&by, "by", "duomq-cli", "who makes the change (audit)")
+	return cmd
+}

@@ -1,0 +1,72 @@
+package devcluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/clusterfile"
+)
+
+// DCCIDRs are the address ranges recorded for the local DCs (loopback
+// ranges, so an SDK's IP look-up can be exercised without leaving the host).
+var DCCIDRs = map[string][]string{SiteA: {"127.1.0.0/16"}, SiteB: {"127.2.0.0/16"}}
+
+// bootstrap records the data centers in the metadata (once).
+func (s *Supervisor) bootstrap(ctx context.Context) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: s.specs[SiteA].EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	store := meta.New(cli, meta.Options{Logger: s.opts.Logger})
+	for _, dc := range []string{SiteA, SiteB} {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, _, err := store.GetDC(cctx, dc)
+		if errors.Is(err, meta.ErrNotFound) {
+			_, err = store.PutDC(cctx, meta.DC{Name: dc, CIDRs: DCCIDRs[dc], State: meta.DCActive, UpdatedBy: "duomq dev"})
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("record DC %s in the metadata: %w", dc, err)
+		}
+	}
+	return nil
+}
+
+// writeClusterFile writes cluster.json from the sites' ready files.
+func (s *Supervisor) writeClusterFile() error {
+	f := clusterfile.File{Sites: map[string]clusterfile.Site{}, Dir: s.opts.Dir, DevAPI: s.api}
+	for _, name := range Sites {
+		spec := s.specs[name]
+		var r SiteReady
+		b, err := os.ReadFile(spec.ReadyFile)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", spec.ReadyFile, err)
+		}
+		cs := clusterfile.Site{PID: r.PID, Etcd: r.Etcd, Dir: spec.Dir, Log: spec.Dir + "/site.log", BrokerNames: r.BrokerNames}
+		if r.Nameserver != nil {
+			cs.Nameserver = r.Nameserver.GRPC
+			cs.Metrics = append(cs.Metrics, r.Nameserver.Metrics)
+		}
+		for _, e := range r.Brokers {
+			cs.Brokers = append(cs.Brokers, e.GRPC)
+			cs.Metrics = append(cs.Metrics, e.Metrics)
+		}
+		f.Sites[name] = cs
+	}
+	s.mu.Lock()
+	s.file = f
+	s.mu.Unlock()
+	return clusterfile.Write(s.ClusterFile(), f)
+}

@@ -1,0 +1,127 @@
+package devcluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/dr/meta/member"
+	"github.com/duomq/duomq/internal/daemon"
+	"github.com/duomq/duomq/internal/serve"
+)
+
+// LoadSpec reads a site spec written by the supervisor.
+func LoadSpec(path string) (SiteSpec, error) {
+	var s SiteSpec
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("site spec %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// RunSite runs one site until ctx ends: its etcd member, then (in a DC)
+// its nameserver and brokers. Shutdown runs in the reverse order, closing
+// etcd clients before the member so the member stops at once.
+func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
+	logger = logger.With("site", spec.Site)
+	ec := spec.Etcd
+	ec.Logger = logger
+	m, err := member.Start(ctx, ec)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	logger.Info("etcd member ready", "client-url", m.ClientURL())
+	cli, err := clientv3.New(clientv3.Config{Endpoints: spec.EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ready := &readiness{spec: spec, want: len(spec.Brokers), r: SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()}}
+	if spec.Nameserver == nil {
+		return ready.waitWitness(ctx, m, logger)
+	}
+	store := meta.New(cli, meta.Options{Logger: logger})
+	cache, err := meta.NewCache(ctx, store)
+	if err != nil {
+		return fmt.Errorf("metadata cache: %w", err)
+	}
+	defer cache.Close()
+	return runDC(ctx, spec, cache, ready, logger)
+}
+
+func runDC(ctx context.Context, spec SiteSpec, cache *meta.Cache, ready *readiness, logger *slog.Logger) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return daemon.RunNameserver(gctx, *spec.Nameserver, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready.nameserver})
+	})
+	for i, bp := range spec.Brokers {
+		g.Go(func() error {
+			return daemon.RunBroker(gctx, bp, cache, daemon.Deps{Logger: logger, Ready: func(e daemon.Endpoints) { ready.broker(i, bp.Broker.Name, e) }})
+		})
+	}
+	return g.Wait()
+}
+
+// readiness collects components' endpoints and writes the ready file
+// once all have reported.
+type readiness struct {
+	spec SiteSpec
+	want int
+	mu   sync.Mutex
+	r    SiteReady
+	got  int
+	ns   bool
+}
+
+func (rd *readiness) nameserver(e daemon.Endpoints) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	rd.r.Nameserver = &e
+	rd.ns = true
+	rd.maybeWrite()
+}
+
+func (rd *readiness) broker(i int, name string, e daemon.Endpoints) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if rd.r.Brokers == nil {
+		rd.r.Brokers = make([]daemon.Endpoints, rd.want)
+		rd.r.BrokerNames = make([]string, rd.want)
+	}
+	rd.r.Brokers[i], rd.r.BrokerNames[i] = e, name
+	rd.got++
+	rd.maybeWrite()
+}
+
+func (rd *readiness) maybeWrite() {
+	if rd.ns && rd.got == rd.want {
+		serve.WriteReady(rd.spec.ReadyFile, rd.r)
+	}
+}
+
+func (rd *readiness) waitWitness(ctx context.Context, m *member.Member, logger *slog.Logger) error {
+	if err := serve.WriteReady(rd.spec.ReadyFile, rd.r); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-m.Err():
+		logger.Error("etcd member failed", "err", err)
+		return err
+	}
+}

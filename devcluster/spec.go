@@ -1,0 +1,187 @@
+package devcluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/duomq/duomq/broker"
+	"github.com/duomq/duomq/dr/meta/member"
+	"github.com/duomq/duomq/internal/atomicfile"
+	"github.com/duomq/duomq/internal/daemon"
+	"github.com/duomq/duomq/nameserver"
+)
+
+// Site names of the local topology.
+const (
+	SiteA       = "idc-a"
+	SiteB       = "idc-b"
+	SiteWitness = "witness"
+)
+
+// Sites in start order.
+var Sites = []string{SiteA, SiteB, SiteWitness}
+
+// SiteSpec is everything one site process runs.
+type SiteSpec struct {
+	Site          string                    `json:"site"`
+	Dir           string                    `json:"dir"`
+	Etcd          member.Config             `json:"etcd"`
+	EtcdEndpoints []string                  `json:"etcd_endpoints"`
+	Nameserver    *daemon.NameserverProcess `json:"nameserver,omitempty"`
+	Brokers       []daemon.BrokerProcess    `json:"brokers,omitempty"`
+	ReadyFile     string                    `json:"ready_file"`
+}
+
+// SiteReady is what a site reports once every component serves.
+type SiteReady struct {
+	PID         int                `json:"pid"`
+	Etcd        string             `json:"etcd"`
+	Nameserver  *daemon.Endpoints  `json:"nameserver,omitempty"`
+	Brokers     []daemon.Endpoints `json:"brokers,omitempty"`
+	BrokerNames []string           `json:"broker_names,omitempty"`
+}
+
+// Options shape the topology.
+type Options struct {
+	Dir          string
+	BrokersPerDC int
+	FlushMode    string
+}
+
+// ports are the fixed ports of one site.
+type ports struct {
+	EtcdClient, EtcdPeer int
+	NS, NSMetrics        int
+	Brokers              [][2]int // grpc, metrics
+}
+
+// topology is persisted in DIR/topology.json.
+type topology struct {
+	Version      int              `json:"version"`
+	BrokersPerDC int              `json:"brokers_per_dc"`
+	FlushMode    string           `json:"flush_mode"`
+	Ports        map[string]ports `json:"ports"`
+}
+
+// loadOrAllocate returns the topology of dir, allocating free ports on
+// first use.
+func loadOrAllocate(o Options) (topology, error) {
+	path := filepath.Join(o.Dir, "topology.json")
+	var t topology
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(b, &t); err != nil {
+			return t, fmt.Errorf("%s: %w (remove the directory to start afresh)", path, err)
+		}
+		return t, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return t, err
+	}
+	t = topology{Version: 1, BrokersPerDC: o.BrokersPerDC, FlushMode: o.FlushMode, Ports: map[string]ports{}}
+	for _, s := range Sites {
+		p := ports{}
+		n := 2
+		if s != SiteWitness {
+			n += 2 + 2*o.BrokersPerDC
+		}
+		free, err := freePorts(n)
+		if err != nil {
+			return t, err
+		}
+		p.EtcdClient, p.EtcdPeer = free[0], free[1]
+		if s != SiteWitness {
+			p.NS, p.NSMetrics = free[2], free[3]
+			for i := 0; i < o.BrokersPerDC; i++ {
+				p.Brokers = append(p.Brokers, [2]int{free[4+2*i], free[5+2*i]})
+			}
+		}
+		t.Ports[s] = p
+	}
+	b, _ = json.MarshalIndent(t, "", "  ")
+	return t, atomicfile.WriteFile(path, b, 0o644)
+}
+
+// freePorts asks the kernel for n distinct free loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	out := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+func hostPort(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+func httpURL(p int) string  { return "http://" + hostPort(p) }
+
+// specs builds every site's spec from the topology.
+func (t topology) specs(dir string) map[string]SiteSpec {
+	initial := map[string]string{}
+	var endpoints []string
+	for _, s := range Sites {
+		initial[s] = httpURL(t.Ports[s].EtcdPeer)
+		endpoints = append(endpoints, httpURL(t.Ports[s].EtcdClient))
+	}
+	out := map[string]SiteSpec{}
+	for _, s := range Sites {
+		p := t.Ports[s]
+		sd := filepath.Join(dir, s)
+		ec := member.DefaultConfig()
+		ec.Name, ec.DataDir = s, filepath.Join(sd, "etcd")
+		ec.ClientURL, ec.PeerURL, ec.InitialCluster = httpURL(p.EtcdClient), httpURL(p.EtcdPeer), initial
+		ec.ClusterToken = "duomq-dev"
+		spec := SiteSpec{Site: s, Dir: sd, Etcd: ec, EtcdEndpoints: localFirst(endpoints, ec.ClientURL), ReadyFile: filepath.Join(sd, "ready.json")}
+		if s != SiteWitness {
+			spec.Nameserver, spec.Brokers = t.dcComponents(s, sd, p)
+		}
+		out[s] = spec
+	}
+	return out
+}
+
+func (t topology) dcComponents(dc, sd string, p ports) (*daemon.NameserverProcess, []daemon.BrokerProcess) {
+	ns := daemon.DefaultNameserverProcess()
+	ns.Listen, ns.MetricsListen = hostPort(p.NS), hostPort(p.NSMetrics)
+	ns.Nameserver = nameserver.DefaultConfig()
+	ns.Nameserver.DC = dc
+	var brokers []daemon.BrokerProcess
+	for i, bp := range p.Brokers {
+		b := daemon.DefaultBrokerProcess()
+		b.Listen, b.MetricsListen = hostPort(bp[0]), hostPort(bp[1])
+		b.Nameservers = []string{ns.Listen}
+		b.Broker = broker.DefaultConfig()
+		b.Broker.Name = fmt.Sprintf("broker-%s-%d", dc[len(dc)-1:], i)
+		b.Broker.DC = dc
+		b.Broker.DataDir = filepath.Join(sd, b.Broker.Name)
+		b.Broker.FlushMode = t.FlushMode
+		b.Broker.SegmentBytes = 64 << 20 // small segments keep a dev directory small
+		brokers = append(brokers, b)
+	}
+	return &ns, brokers
+}
+
+func localFirst(all []string, local string) []string {
+	out := []string{local}
+	for _, e := range all {
+		if e != local {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -1,0 +1,98 @@
+// Package clusterfile is the cluster.json contract: where every site's
+// processes listen. `duomq dev` writes it; the CLI, drills and SDK examples
+// read it. Fields are only ever added, never renamed.
+//
+//	{"sites": {"idc-a": {"pid": 1234, "etcd": "http://127.0.0.1:P", "nameserver": "127.0.0.1:P",
+//	                     "brokers": ["127.0.0.1:P", ...], "proxy": "127.0.0.1:P", "metrics": ["http://.../metrics"]},
+//	           "idc-b": {...}, "witness": {"pid": 1236, "etcd": "http://127.0.0.1:P"}},
+//	 "controller_api": "http://127.0.0.1:P", "dir": "DIR"}
+package clusterfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/duomq/duomq/internal/atomicfile"
+)
+
+// Site is one site's processes.
+type Site struct {
+	PID        int      `json:"pid"`
+	Etcd       string   `json:"etcd"`
+	Nameserver string   `json:"nameserver,omitempty"`
+	Brokers    []string `json:"brokers,omitempty"`
+	// BrokerNames are the brokers' names, in the order of Brokers.
+	BrokerNames []string `json:"broker_names,omitempty"`
+	Proxy       string   `json:"proxy,omitempty"`
+	Metrics     []string `json:"metrics,omitempty"`
+	Dir         string   `json:"dir,omitempty"`
+	Log         string   `json:"log,omitempty"`
+}
+
+// File is the whole cluster.json.
+type File struct {
+	Sites         map[string]Site `json:"sites"`
+	ControllerAPI string          `json:"controller_api"`
+	// DevAPI is the `duomq dev` supervisor's control endpoint (restart a
+	// site); empty for clusters it did not start.
+	DevAPI string `json:"dev_api,omitempty"`
+	Dir    string `json:"dir"`
+}
+
+// Load reads and checks a cluster.json.
+func Load(path string) (File, error) {
+	var f File
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f, fmt.Errorf("cluster file: %w", err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("cluster file %s: %w", path, err)
+	}
+	if len(f.Sites) == 0 {
+		return f, fmt.Errorf("cluster file %s: no sites", path)
+	}
+	return f, nil
+}
+
+// Write stores f atomically at path.
+func Write(path string, f File) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// EtcdEndpoints lists every site's etcd client URL, sorted by site.
+func (f File) EtcdEndpoints() []string {
+	var out []string
+	for _, name := range f.SiteNames() {
+		if e := f.Sites[name].Etcd; e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SiteNames lists the sites, sorted.
+func (f File) SiteNames() []string {
+	out := make([]string, 0, len(f.Sites))
+	for n := range f.Sites {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Site returns a site by name with an error naming the known ones.
+func (f File) Site(name string) (Site, error) {
+	s, ok := f.Sites[name]
+	if !ok {
+		return s, fmt.Errorf("no site %q in the cluster file (sites: %s)", name, strings.Join(f.SiteNames(), ", "))
+	}
+	return s, nil
+}
