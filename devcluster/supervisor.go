@@ -163,6 +163,7 @@ func (s *Supervisor) watch(st *site, logf *os.File) {
 	s.mu.Lock()
 	stopping := s.sites[st.name] != st
 	s.mu.Unlock()
+	s.opts.Logger.Info("site process ended", "site", st.name, "pid", st.cmd.Process.Pid, "status", exitText(st.err))
 	if !stopping {
 		fmt.Fprintf(s.opts.Out, "duomq dev: site %s (pid %d) exited: %v; not restarting (POST %s/sites/%s/restart to start it again)\n",
 			st.name, st.cmd.Process.Pid, exitText(st.err), s.api, st.name)

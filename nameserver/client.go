@@ -115,7 +115,8 @@ func (r *Registrar) RegisterOnce(ctx context.Context) int {
 
 func (r *Registrar) unregister() {
 	reg := r.snapshot()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// Short: on a whole-site stop the nameserver may already be gone.
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 	defer cancel()
 	for _, cl := range r.c.clients {
 		cl.Unregister(ctx, &nameserverpb.UnregisterRequest{Name: reg.GetName(), Dc: reg.GetDc()})

@@ -31,8 +31,11 @@ func (c *fakeClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// serveNSB is serveNS for benchmarks.
+func serveNSB(b *testing.B) (*Server, string, func()) { return serveNS(b, DefaultConfig()) }
+
 // serveNS runs a nameserver on a loopback port; stop() kills it.
-func serveNS(t *testing.T, cfg Config) (*Server, string, func()) {
+func serveNS(t testing.TB, cfg Config) (*Server, string, func()) {
 	t.Helper()
 	s, err := New(cfg, nil, nil)
 	if err != nil {

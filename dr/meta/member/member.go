@@ -144,15 +144,42 @@ func (m *Member) IsLeader() bool {
 // HasLeader reports whether the member knows a raft leader.
 func (m *Member) HasLeader() bool { return m.etcd.Server.Leader() != 0 }
 
+// leaderHandoff bounds a leader's attempt to hand over leadership when it
+// stops. etcd's own attempt waits up to its request timeout (about 7 s)
+// when no peer can take over, as when a whole topology stops at once.
+const leaderHandoff = 500 * time.Millisecond
+
 // Close stops the member gracefully: clients get a short grace period, then
-// a leader hands over leadership before it stops. Safe to call twice, and
-// after HardStop.
+// a leader hands leadership to a peer that answers within leaderHandoff
+// before it stops. Safe to call twice, and after HardStop.
 func (m *Member) Close() error {
 	m.stopOnce.Do(func() {
 		m.stopClients(closeGrace)
+		if m.IsLeader() {
+			m.handOff()
+			// Raft stops here so etcd does not try its own, slower handoff;
+			// the WAL already holds every committed entry.
+			m.etcd.Server.HardStop()
+		}
 		m.etcd.Close()
 	})
 	return nil
+}
+
+// handOff moves leadership to the first peer that accepts it in time.
+func (m *Member) handOff() {
+	s := m.etcd.Server
+	self := uint64(s.MemberID())
+	ctx, cancel := context.WithTimeout(context.Background(), leaderHandoff)
+	defer cancel()
+	for _, p := range s.Cluster().Members() {
+		if uint64(p.ID) == self || p.IsLearner {
+			continue
+		}
+		if err := s.MoveLeader(ctx, self, uint64(p.ID)); err == nil {
+			return
+		}
+	}
 }
 
 // HardStop simulates a crash: raft stops at once without handing over
