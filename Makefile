@@ -49,5 +49,6 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./broker/...
 	$(GO) run ./cmd/duomq bench broker
 
+## dev: the local topology (same as the README's first command)
 dev:
-	$(GO) run ./cmd/duomq broker --config deploy/examples/broker.yaml
+	$(GO) run ./cmd/duomq dev --dir data/dev

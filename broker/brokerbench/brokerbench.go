@@ -49,8 +49,11 @@ type Result struct {
 	} `json:"machine"`
 	MessageSize int `json:"message_size"`
 	Reference   struct {
-		FsyncsPerSec    float64 `json:"fsyncs_per_sec"`
-		ChunkMBPerSec   float64 `json:"fsynced_1mib_chunks_mb_per_sec"`
+		FsyncsPerSec      float64 `json:"fsyncs_per_sec"`
+		ChunkFsyncsPerSec float64 `json:"fsynced_1mib_chunks_per_sec"`
+		ChunkMBPerSec     float64 `json:"fsynced_1mib_chunks_mb_per_sec"`
+		// SyncBoundMsgSec is min(producers x fsyncs/s, bandwidth / size):
+		// every fsync covering one message of every producer.
 		SyncBoundMsgSec float64 `json:"sync_bound_msg_per_sec"`
 	} `json:"reference"`
 	AsyncAppend struct {
@@ -59,11 +62,14 @@ type Result struct {
 		Target    float64 `json:"target_msg_per_sec"`
 	} `json:"async_append"`
 	SyncGroupCommit struct {
-		Producers   int     `json:"producers"`
-		MsgPerSec   float64 `json:"msg_per_sec"`
-		OfBound     float64 `json:"fraction_of_bound"`
-		Target      float64 `json:"target_fraction"`
-		SendLatency Latency `json:"send_latency"`
+		Producers int     `json:"producers"`
+		MsgPerSec float64 `json:"msg_per_sec"`
+		MBPerSec  float64 `json:"mb_per_sec"`
+		OfBound   float64 `json:"fraction_of_bound"`
+		// OfChunkBandwidth compares bytes/s with fsynced 1 MiB chunks.
+		OfChunkBandwidth float64 `json:"fraction_of_1mib_chunk_bandwidth"`
+		Target           float64 `json:"target_fraction"`
+		SendLatency      Latency `json:"send_latency"`
 	} `json:"sync_group_commit"`
 	Pull struct {
 		MsgPerSec float64 `json:"msg_per_sec"`
@@ -81,11 +87,12 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	var r Result
 	r.Machine.CPUs, r.Machine.OS, r.Machine.Go = runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version()
 	r.MessageSize = opts.MessageSize
-	fs, mbs, err := reference(opts.Dir, opts.Duration)
+	fs, chunks, err := reference(opts.Dir, opts.Duration)
 	if err != nil {
 		return r, err
 	}
-	r.Reference.FsyncsPerSec, r.Reference.ChunkMBPerSec = fs, mbs
+	mbs := chunks * (1 << 20) / 1e6
+	r.Reference.FsyncsPerSec, r.Reference.ChunkFsyncsPerSec, r.Reference.ChunkMBPerSec = fs, chunks, mbs
 	r.Reference.SyncBoundMsgSec = min(float64(opts.Producers)*fs, mbs*1e6/float64(opts.MessageSize))
 	if err := runAsync(ctx, opts, &r); err != nil {
 		return r, err
@@ -144,6 +151,8 @@ func runSync(ctx context.Context, opts Options, r *Result) error {
 	s := &r.SyncGroupCommit
 	s.Producers, s.MsgPerSec, s.Target = opts.Producers, float64(n)/elapsed.Seconds(), 0.5
 	s.OfBound = s.MsgPerSec / r.Reference.SyncBoundMsgSec
+	s.MBPerSec = s.MsgPerSec * float64(opts.MessageSize) / 1e6
+	s.OfChunkBandwidth = s.MBPerSec / r.Reference.ChunkMBPerSec
 	s.SendLatency = lat
 	r.Latency.SendSync = sendLatency(ctx, b, opts, 500)
 	return nil
@@ -231,8 +240,8 @@ func summarize(d []time.Duration) Latency {
 }
 
 // reference measures the disk: fsyncs per second of small appends (the
-// group-commit ceiling per producer), and bandwidth of fsynced 1 MiB chunks.
-func reference(dir string, d time.Duration) (fsyncsPerSec, mbPerSec float64, err error) {
+// group-commit ceiling per producer), and fsynced 1 MiB chunks per second.
+func reference(dir string, d time.Duration) (fsyncsPerSec, chunksPerSec float64, err error) {
 	f, err := os.CreateTemp(dir, "reference-*")
 	if err != nil {
 		return 0, 0, err
@@ -265,7 +274,7 @@ func reference(dir string, d time.Duration) (fsyncsPerSec, mbPerSec float64, err
 		}
 		n++
 	}
-	return fsyncsPerSec, float64(n) * (1 << 20) / 1e6 / time.Since(start).Seconds(), nil
+	return fsyncsPerSec, float64(n) / time.Since(start).Seconds(), nil
 }
 
 // maxRSSMiB reads the process's peak resident set (VmHWM) on Linux.

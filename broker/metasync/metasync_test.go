@@ -1,0 +1,112 @@
+package metasync
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/duomq/duomq/broker"
+	"github.com/duomq/duomq/dr/meta"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// source is an in-memory metadata source: the reconciliation logic is
+// under test here; the real etcd path is covered by devcluster's test.
+type source struct {
+	mu     sync.Mutex
+	topics []meta.Topic
+	subs   []chan struct{}
+}
+
+func (s *source) Topics() []meta.Topic {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]meta.Topic(nil), s.topics...)
+}
+
+func (s *source) Subscribe() (<-chan struct{}, func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{}, 1)
+	s.subs = append(s.subs, ch)
+	return ch, func() {}
+}
+
+func (s *source) set(ts ...meta.Topic) {
+	s.mu.Lock()
+	s.topics = ts
+	subs := s.subs
+	s.mu.Unlock()
+	for _, ch := range subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func newBroker(t *testing.T) *broker.Broker {
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.SegmentBytes = 1 << 20
+	cfg.MaxMessageBytes = 256 << 10
+	cfg.QueueEntriesPerFile, cfg.IndexSlots, cfg.IndexEntriesPerFile = 64, 64, 256
+	b, err := broker.New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestOnceCreatesGrowsAndDeletes(t *testing.T) {
+	b := newBroker(t)
+	src := &source{}
+	r := New(b, src, nil, time.Hour)
+	src.set(meta.Topic{Name: "a", Queues: 2, MaxMessageBytes: 4 << 20}, meta.Topic{Name: "b", Queues: 1, MaxMessageBytes: 1024})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	ta, err := b.Topic("a")
+	if err != nil || ta.Queues != 2 || ta.MaxMessageBytes != 256<<10 {
+		t.Fatalf("topic a %+v %v (limit must be capped to the broker's)", ta, err)
+	}
+	if tb, _ := b.Topic("b"); tb.MaxMessageBytes != 1024 {
+		t.Fatalf("topic b limit %d", tb.MaxMessageBytes)
+	}
+	src.set(meta.Topic{Name: "a", Queues: 5, MaxMessageBytes: 4 << 20})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	if ta, _ := b.Topic("a"); ta.Queues != 5 {
+		t.Fatalf("queues not grown: %d", ta.Queues)
+	}
+	if _, err := b.Topic("b"); err == nil {
+		t.Fatal("topic b not deleted")
+	}
+}
+
+func TestRunFollowsNotifications(t *testing.T) {
+	b := newBroker(t)
+	src := &source{}
+	r := New(b, src, nil, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		src.set(meta.Topic{Name: "late", Queues: 3})
+		if tc, err := b.Topic("late"); err == nil && tc.Queues == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("topic from a notification never reached the broker")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
