@@ -82,6 +82,56 @@ func (Permission) EnumDescriptor() ([]byte, []int) {
 	return file_brokerpb_broker_proto_rawDescGZIP(), []int{0}
 }
 
+// Where a group with no committed offset starts reading a queue.
+type InitialPosition int32
+
+const (
+	InitialPosition_INITIAL_POSITION_LATEST    InitialPosition = 0
+	InitialPosition_INITIAL_POSITION_EARLIEST  InitialPosition = 1
+	InitialPosition_INITIAL_POSITION_TIMESTAMP InitialPosition = 2
+)
+
+// Enum value maps for InitialPosition.
+var (
+	InitialPosition_name = map[int32]string{
+		0: "INITIAL_POSITION_LATEST",
+		1: "INITIAL_POSITION_EARLIEST",
+		2: "INITIAL_POSITION_TIMESTAMP",
+	}
+	InitialPosition_value = map[string]int32{
+		"INITIAL_POSITION_LATEST":    0,
+		"INITIAL_POSITION_EARLIEST":  1,
+		"INITIAL_POSITION_TIMESTAMP": 2,
+	}
+)
+
+func (x InitialPosition) Enum() *InitialPosition {
+	p := new(InitialPosition)
+	*p = x
+	return p
+}
+
+func (x InitialPosition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InitialPosition) Descriptor() protoreflect.EnumDescriptor {
+	return file_brokerpb_broker_proto_enumTypes[1].Descriptor()
+}
+
+func (InitialPosition) Type() protoreflect.EnumType {
+	return &file_brokerpb_broker_proto_enumTypes[1]
+}
+
+func (x InitialPosition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InitialPosition.Descriptor instead.
+func (InitialPosition) EnumDescriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{1}
+}
+
 // Message as stored and as delivered.
 type Message struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -347,8 +397,13 @@ type SendRequest struct {
 	// Queue to append to; -1 lets the broker pick one (round robin).
 	QueueId  int32           `protobuf:"varint,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
 	Messages []*MessageInput `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty"`
-	// Fencing token of ordered topics; 0 when the topic is not fenced.
-	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Fencing token of ordered topics; 0 when the topic is not fenced. A
+	// broker refuses an epoch older than the topic's current one
+	// (FAILED_PRECONDITION, reason STALE_EPOCH).
+	Epoch uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Idempotent: a message whose id this broker already stored is not
+	// stored again; its original placement is returned (duplicate = true).
+	Idempotent    bool `protobuf:"varint,5,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -411,14 +466,23 @@ func (x *SendRequest) GetEpoch() uint64 {
 	return 0
 }
 
+func (x *SendRequest) GetIdempotent() bool {
+	if x != nil {
+		return x.Idempotent
+	}
+	return false
+}
+
 type SendResult struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Id                string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	QueueId           uint32                 `protobuf:"varint,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
 	QueueOffset       int64                  `protobuf:"varint,3,opt,name=queue_offset,json=queueOffset,proto3" json:"queue_offset,omitempty"`
 	StoreTimeUnixNano int64                  `protobuf:"varint,4,opt,name=store_time_unix_nano,json=storeTimeUnixNano,proto3" json:"store_time_unix_nano,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The id was already stored; the placement is the original one.
+	Duplicate     bool `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendResult) Reset() {
@@ -477,6 +541,13 @@ func (x *SendResult) GetStoreTimeUnixNano() int64 {
 		return x.StoreTimeUnixNano
 	}
 	return 0
+}
+
+func (x *SendResult) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 type SendResponse struct {
@@ -1837,6 +1908,459 @@ func (x *BrokerInfo) GetMaxMessageBytes() int64 {
 	return 0
 }
 
+type PopRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Topic string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Queue to pop from; -1: any queue of the topic on this broker.
+	QueueId         int32 `protobuf:"varint,3,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	MaxMessages     int32 `protobuf:"varint,4,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"`
+	InvisibleMillis int64 `protobuf:"varint,5,opt,name=invisible_millis,json=invisibleMillis,proto3" json:"invisible_millis,omitempty"`
+	// Long-polling: how long to wait when nothing is available.
+	WaitMillis int64 `protobuf:"varint,6,opt,name=wait_millis,json=waitMillis,proto3" json:"wait_millis,omitempty"`
+	// Only messages whose tag is in this list (empty: every message).
+	Tags []string `protobuf:"bytes,7,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Ordered group: at most one popped batch per queue at a time, and an
+	// expired message is delivered again in place, keeping the order.
+	Ordered             bool            `protobuf:"varint,8,opt,name=ordered,proto3" json:"ordered,omitempty"`
+	InitialPosition     InitialPosition `protobuf:"varint,9,opt,name=initial_position,json=initialPosition,proto3,enum=duomq.broker.v1.InitialPosition" json:"initial_position,omitempty"`
+	InitialTimeUnixNano int64           `protobuf:"varint,10,opt,name=initial_time_unix_nano,json=initialTimeUnixNano,proto3" json:"initial_time_unix_nano,omitempty"`
+	// Deliveries before a message goes to %DLQ%<group> (0: 17, i.e. the
+	// default 16 retries).
+	MaxAttempts   int32 `protobuf:"varint,11,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PopRequest) Reset() {
+	*x = PopRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PopRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PopRequest) ProtoMessage() {}
+
+func (x *PopRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PopRequest.ProtoReflect.Descriptor instead.
+func (*PopRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PopRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *PopRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *PopRequest) GetQueueId() int32 {
+	if x != nil {
+		return x.QueueId
+	}
+	return 0
+}
+
+func (x *PopRequest) GetMaxMessages() int32 {
+	if x != nil {
+		return x.MaxMessages
+	}
+	return 0
+}
+
+func (x *PopRequest) GetInvisibleMillis() int64 {
+	if x != nil {
+		return x.InvisibleMillis
+	}
+	return 0
+}
+
+func (x *PopRequest) GetWaitMillis() int64 {
+	if x != nil {
+		return x.WaitMillis
+	}
+	return 0
+}
+
+func (x *PopRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *PopRequest) GetOrdered() bool {
+	if x != nil {
+		return x.Ordered
+	}
+	return false
+}
+
+func (x *PopRequest) GetInitialPosition() InitialPosition {
+	if x != nil {
+		return x.InitialPosition
+	}
+	return InitialPosition_INITIAL_POSITION_LATEST
+}
+
+func (x *PopRequest) GetInitialTimeUnixNano() int64 {
+	if x != nil {
+		return x.InitialTimeUnixNano
+	}
+	return 0
+}
+
+func (x *PopRequest) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+type PoppedMessage struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Message *Message               `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// Opaque; names the broker's pop of this message.
+	ReceiptHandle string `protobuf:"bytes,2,opt,name=receipt_handle,json=receiptHandle,proto3" json:"receipt_handle,omitempty"`
+	// 1 for the first delivery.
+	Attempt                int32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	InvisibleUntilUnixNano int64 `protobuf:"varint,4,opt,name=invisible_until_unix_nano,json=invisibleUntilUnixNano,proto3" json:"invisible_until_unix_nano,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *PoppedMessage) Reset() {
+	*x = PoppedMessage{}
+	mi := &file_brokerpb_broker_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoppedMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoppedMessage) ProtoMessage() {}
+
+func (x *PoppedMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoppedMessage.ProtoReflect.Descriptor instead.
+func (*PoppedMessage) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *PoppedMessage) GetMessage() *Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *PoppedMessage) GetReceiptHandle() string {
+	if x != nil {
+		return x.ReceiptHandle
+	}
+	return ""
+}
+
+func (x *PoppedMessage) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *PoppedMessage) GetInvisibleUntilUnixNano() int64 {
+	if x != nil {
+		return x.InvisibleUntilUnixNano
+	}
+	return 0
+}
+
+type PopResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*PoppedMessage       `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PopResponse) Reset() {
+	*x = PopResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PopResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PopResponse) ProtoMessage() {}
+
+func (x *PopResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PopResponse.ProtoReflect.Descriptor instead.
+func (*PopResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PopResponse) GetMessages() []*PoppedMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+type AckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	ReceiptHandle string                 `protobuf:"bytes,3,opt,name=receipt_handle,json=receiptHandle,proto3" json:"receipt_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckRequest) Reset() {
+	*x = AckRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckRequest) ProtoMessage() {}
+
+func (x *AckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
+func (*AckRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AckRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *AckRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *AckRequest) GetReceiptHandle() string {
+	if x != nil {
+		return x.ReceiptHandle
+	}
+	return ""
+}
+
+type AckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckResponse) Reset() {
+	*x = AckResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckResponse) ProtoMessage() {}
+
+func (x *AckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
+func (*AckResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{34}
+}
+
+type ChangeInvisibleDurationRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Group           string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Topic           string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	ReceiptHandle   string                 `protobuf:"bytes,3,opt,name=receipt_handle,json=receiptHandle,proto3" json:"receipt_handle,omitempty"`
+	InvisibleMillis int64                  `protobuf:"varint,4,opt,name=invisible_millis,json=invisibleMillis,proto3" json:"invisible_millis,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ChangeInvisibleDurationRequest) Reset() {
+	*x = ChangeInvisibleDurationRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeInvisibleDurationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeInvisibleDurationRequest) ProtoMessage() {}
+
+func (x *ChangeInvisibleDurationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeInvisibleDurationRequest.ProtoReflect.Descriptor instead.
+func (*ChangeInvisibleDurationRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ChangeInvisibleDurationRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ChangeInvisibleDurationRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ChangeInvisibleDurationRequest) GetReceiptHandle() string {
+	if x != nil {
+		return x.ReceiptHandle
+	}
+	return ""
+}
+
+func (x *ChangeInvisibleDurationRequest) GetInvisibleMillis() int64 {
+	if x != nil {
+		return x.InvisibleMillis
+	}
+	return 0
+}
+
+type ChangeInvisibleDurationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReceiptHandle string                 `protobuf:"bytes,1,opt,name=receipt_handle,json=receiptHandle,proto3" json:"receipt_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeInvisibleDurationResponse) Reset() {
+	*x = ChangeInvisibleDurationResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeInvisibleDurationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeInvisibleDurationResponse) ProtoMessage() {}
+
+func (x *ChangeInvisibleDurationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeInvisibleDurationResponse.ProtoReflect.Descriptor instead.
+func (*ChangeInvisibleDurationResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ChangeInvisibleDurationResponse) GetReceiptHandle() string {
+	if x != nil {
+		return x.ReceiptHandle
+	}
+	return ""
+}
+
 var File_brokerpb_broker_proto protoreflect.FileDescriptor
 
 const file_brokerpb_broker_proto_rawDesc = "" +
@@ -1877,18 +2401,22 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x05flags\x18\t \x01(\rR\x05flags\x1a=\n" +
 	"\x0fPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaf\x01\n" +
 	"\vSendRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x19\n" +
 	"\bqueue_id\x18\x02 \x01(\x05R\aqueueId\x129\n" +
 	"\bmessages\x18\x03 \x03(\v2\x1d.duomq.broker.v1.MessageInputR\bmessages\x12\x14\n" +
-	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\x8b\x01\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12\x1e\n" +
+	"\n" +
+	"idempotent\x18\x05 \x01(\bR\n" +
+	"idempotent\"\xa9\x01\n" +
 	"\n" +
 	"SendResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bqueue_id\x18\x02 \x01(\rR\aqueueId\x12!\n" +
 	"\fqueue_offset\x18\x03 \x01(\x03R\vqueueOffset\x12/\n" +
-	"\x14store_time_unix_nano\x18\x04 \x01(\x03R\x11storeTimeUnixNano\"E\n" +
+	"\x14store_time_unix_nano\x18\x04 \x01(\x03R\x11storeTimeUnixNano\x12\x1c\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"E\n" +
 	"\fSendResponse\x125\n" +
 	"\aresults\x18\x01 \x03(\v2\x1b.duomq.broker.v1.SendResultR\aresults\"\xcb\x01\n" +
 	"\vPullRequest\x12\x14\n" +
@@ -1981,13 +2509,52 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x11commitlog_max_pos\x18\x05 \x01(\x03R\x0fcommitlogMaxPos\x12\x1d\n" +
 	"\n" +
 	"flush_mode\x18\x06 \x01(\tR\tflushMode\x12*\n" +
-	"\x11max_message_bytes\x18\a \x01(\x03R\x0fmaxMessageBytes*g\n" +
+	"\x11max_message_bytes\x18\a \x01(\x03R\x0fmaxMessageBytes\"\x95\x03\n" +
+	"\n" +
+	"PopRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x19\n" +
+	"\bqueue_id\x18\x03 \x01(\x05R\aqueueId\x12!\n" +
+	"\fmax_messages\x18\x04 \x01(\x05R\vmaxMessages\x12)\n" +
+	"\x10invisible_millis\x18\x05 \x01(\x03R\x0finvisibleMillis\x12\x1f\n" +
+	"\vwait_millis\x18\x06 \x01(\x03R\n" +
+	"waitMillis\x12\x12\n" +
+	"\x04tags\x18\a \x03(\tR\x04tags\x12\x18\n" +
+	"\aordered\x18\b \x01(\bR\aordered\x12K\n" +
+	"\x10initial_position\x18\t \x01(\x0e2 .duomq.broker.v1.InitialPositionR\x0finitialPosition\x123\n" +
+	"\x16initial_time_unix_nano\x18\n" +
+	" \x01(\x03R\x13initialTimeUnixNano\x12!\n" +
+	"\fmax_attempts\x18\v \x01(\x05R\vmaxAttempts\"\xbf\x01\n" +
+	"\rPoppedMessage\x122\n" +
+	"\amessage\x18\x01 \x01(\v2\x18.duomq.broker.v1.MessageR\amessage\x12%\n" +
+	"\x0ereceipt_handle\x18\x02 \x01(\tR\rreceiptHandle\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\x05R\aattempt\x129\n" +
+	"\x19invisible_until_unix_nano\x18\x04 \x01(\x03R\x16invisibleUntilUnixNano\"I\n" +
+	"\vPopResponse\x12:\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1e.duomq.broker.v1.PoppedMessageR\bmessages\"_\n" +
+	"\n" +
+	"AckRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12%\n" +
+	"\x0ereceipt_handle\x18\x03 \x01(\tR\rreceiptHandle\"\r\n" +
+	"\vAckResponse\"\x9e\x01\n" +
+	"\x1eChangeInvisibleDurationRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12%\n" +
+	"\x0ereceipt_handle\x18\x03 \x01(\tR\rreceiptHandle\x12)\n" +
+	"\x10invisible_millis\x18\x04 \x01(\x03R\x0finvisibleMillis\"H\n" +
+	"\x1fChangeInvisibleDurationResponse\x12%\n" +
+	"\x0ereceipt_handle\x18\x01 \x01(\tR\rreceiptHandle*g\n" +
 	"\n" +
 	"Permission\x12\x13\n" +
 	"\x0fPERMISSION_NONE\x10\x00\x12\x14\n" +
 	"\x10PERMISSION_WRITE\x10\x02\x12\x13\n" +
 	"\x0fPERMISSION_READ\x10\x04\x12\x19\n" +
-	"\x15PERMISSION_READ_WRITE\x10\x062\xc5\t\n" +
+	"\x15PERMISSION_READ_WRITE\x10\x06*m\n" +
+	"\x0fInitialPosition\x12\x1b\n" +
+	"\x17INITIAL_POSITION_LATEST\x10\x00\x12\x1d\n" +
+	"\x19INITIAL_POSITION_EARLIEST\x10\x01\x12\x1e\n" +
+	"\x1aINITIAL_POSITION_TIMESTAMP\x10\x022\xc7\v\n" +
 	"\x06Broker\x12C\n" +
 	"\x04Send\x12\x1c.duomq.broker.v1.SendRequest\x1a\x1d.duomq.broker.v1.SendResponse\x12C\n" +
 	"\x04Pull\x12\x1c.duomq.broker.v1.PullRequest\x1a\x1d.duomq.broker.v1.PullResponse\x12[\n" +
@@ -2004,7 +2571,10 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\n" +
 	"ListTopics\x12\".duomq.broker.v1.ListTopicsRequest\x1a#.duomq.broker.v1.ListTopicsResponse\x12^\n" +
 	"\rSetPermission\x12%.duomq.broker.v1.SetPermissionRequest\x1a&.duomq.broker.v1.SetPermissionResponse\x12S\n" +
-	"\rGetBrokerInfo\x12%.duomq.broker.v1.GetBrokerInfoRequest\x1a\x1b.duomq.broker.v1.BrokerInfoB.Z,github.com/duomq/duomq/api/brokerpb;brokerpbb\x06proto3"
+	"\rGetBrokerInfo\x12%.duomq.broker.v1.GetBrokerInfoRequest\x1a\x1b.duomq.broker.v1.BrokerInfo\x12@\n" +
+	"\x03Pop\x12\x1b.duomq.broker.v1.PopRequest\x1a\x1c.duomq.broker.v1.PopResponse\x12@\n" +
+	"\x03Ack\x12\x1b.duomq.broker.v1.AckRequest\x1a\x1c.duomq.broker.v1.AckResponse\x12|\n" +
+	"\x17ChangeInvisibleDuration\x12/.duomq.broker.v1.ChangeInvisibleDurationRequest\x1a0.duomq.broker.v1.ChangeInvisibleDurationResponseB.Z,github.com/duomq/duomq/api/brokerpb;brokerpbb\x06proto3"
 
 var (
 	file_brokerpb_broker_proto_rawDescOnce sync.Once
@@ -2018,90 +2588,107 @@ func file_brokerpb_broker_proto_rawDescGZIP() []byte {
 	return file_brokerpb_broker_proto_rawDescData
 }
 
-var file_brokerpb_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_brokerpb_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_brokerpb_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_brokerpb_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_brokerpb_broker_proto_goTypes = []any{
-	(Permission)(0),                 // 0: duomq.broker.v1.Permission
-	(*Message)(nil),                 // 1: duomq.broker.v1.Message
-	(*MessageInput)(nil),            // 2: duomq.broker.v1.MessageInput
-	(*SendRequest)(nil),             // 3: duomq.broker.v1.SendRequest
-	(*SendResult)(nil),              // 4: duomq.broker.v1.SendResult
-	(*SendResponse)(nil),            // 5: duomq.broker.v1.SendResponse
-	(*PullRequest)(nil),             // 6: duomq.broker.v1.PullRequest
-	(*PullResponse)(nil),            // 7: duomq.broker.v1.PullResponse
-	(*CommitOffsetRequest)(nil),     // 8: duomq.broker.v1.CommitOffsetRequest
-	(*CommitOffsetResponse)(nil),    // 9: duomq.broker.v1.CommitOffsetResponse
-	(*QueryOffsetRequest)(nil),      // 10: duomq.broker.v1.QueryOffsetRequest
-	(*QueryOffsetResponse)(nil),     // 11: duomq.broker.v1.QueryOffsetResponse
-	(*GetQueueOffsetsRequest)(nil),  // 12: duomq.broker.v1.GetQueueOffsetsRequest
-	(*GetQueueOffsetsResponse)(nil), // 13: duomq.broker.v1.GetQueueOffsetsResponse
-	(*OffsetForTimeRequest)(nil),    // 14: duomq.broker.v1.OffsetForTimeRequest
-	(*OffsetForTimeResponse)(nil),   // 15: duomq.broker.v1.OffsetForTimeResponse
-	(*LookupByIDRequest)(nil),       // 16: duomq.broker.v1.LookupByIDRequest
-	(*LookupByKeyRequest)(nil),      // 17: duomq.broker.v1.LookupByKeyRequest
-	(*LookupResponse)(nil),          // 18: duomq.broker.v1.LookupResponse
-	(*TopicConfig)(nil),             // 19: duomq.broker.v1.TopicConfig
-	(*CreateTopicRequest)(nil),      // 20: duomq.broker.v1.CreateTopicRequest
-	(*UpdateTopicRequest)(nil),      // 21: duomq.broker.v1.UpdateTopicRequest
-	(*TopicResponse)(nil),           // 22: duomq.broker.v1.TopicResponse
-	(*DeleteTopicRequest)(nil),      // 23: duomq.broker.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),     // 24: duomq.broker.v1.DeleteTopicResponse
-	(*ListTopicsRequest)(nil),       // 25: duomq.broker.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),      // 26: duomq.broker.v1.ListTopicsResponse
-	(*SetPermissionRequest)(nil),    // 27: duomq.broker.v1.SetPermissionRequest
-	(*SetPermissionResponse)(nil),   // 28: duomq.broker.v1.SetPermissionResponse
-	(*GetBrokerInfoRequest)(nil),    // 29: duomq.broker.v1.GetBrokerInfoRequest
-	(*BrokerInfo)(nil),              // 30: duomq.broker.v1.BrokerInfo
-	nil,                             // 31: duomq.broker.v1.Message.PropertiesEntry
-	nil,                             // 32: duomq.broker.v1.MessageInput.PropertiesEntry
+	(Permission)(0),                         // 0: duomq.broker.v1.Permission
+	(InitialPosition)(0),                    // 1: duomq.broker.v1.InitialPosition
+	(*Message)(nil),                         // 2: duomq.broker.v1.Message
+	(*MessageInput)(nil),                    // 3: duomq.broker.v1.MessageInput
+	(*SendRequest)(nil),                     // 4: duomq.broker.v1.SendRequest
+	(*SendResult)(nil),                      // 5: duomq.broker.v1.SendResult
+	(*SendResponse)(nil),                    // 6: duomq.broker.v1.SendResponse
+	(*PullRequest)(nil),                     // 7: duomq.broker.v1.PullRequest
+	(*PullResponse)(nil),                    // 8: duomq.broker.v1.PullResponse
+	(*CommitOffsetRequest)(nil),             // 9: duomq.broker.v1.CommitOffsetRequest
+	(*CommitOffsetResponse)(nil),            // 10: duomq.broker.v1.CommitOffsetResponse
+	(*QueryOffsetRequest)(nil),              // 11: duomq.broker.v1.QueryOffsetRequest
+	(*QueryOffsetResponse)(nil),             // 12: duomq.broker.v1.QueryOffsetResponse
+	(*GetQueueOffsetsRequest)(nil),          // 13: duomq.broker.v1.GetQueueOffsetsRequest
+	(*GetQueueOffsetsResponse)(nil),         // 14: duomq.broker.v1.GetQueueOffsetsResponse
+	(*OffsetForTimeRequest)(nil),            // 15: duomq.broker.v1.OffsetForTimeRequest
+	(*OffsetForTimeResponse)(nil),           // 16: duomq.broker.v1.OffsetForTimeResponse
+	(*LookupByIDRequest)(nil),               // 17: duomq.broker.v1.LookupByIDRequest
+	(*LookupByKeyRequest)(nil),              // 18: duomq.broker.v1.LookupByKeyRequest
+	(*LookupResponse)(nil),                  // 19: duomq.broker.v1.LookupResponse
+	(*TopicConfig)(nil),                     // 20: duomq.broker.v1.TopicConfig
+	(*CreateTopicRequest)(nil),              // 21: duomq.broker.v1.CreateTopicRequest
+	(*UpdateTopicRequest)(nil),              // 22: duomq.broker.v1.UpdateTopicRequest
+	(*TopicResponse)(nil),                   // 23: duomq.broker.v1.TopicResponse
+	(*DeleteTopicRequest)(nil),              // 24: duomq.broker.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),             // 25: duomq.broker.v1.DeleteTopicResponse
+	(*ListTopicsRequest)(nil),               // 26: duomq.broker.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),              // 27: duomq.broker.v1.ListTopicsResponse
+	(*SetPermissionRequest)(nil),            // 28: duomq.broker.v1.SetPermissionRequest
+	(*SetPermissionResponse)(nil),           // 29: duomq.broker.v1.SetPermissionResponse
+	(*GetBrokerInfoRequest)(nil),            // 30: duomq.broker.v1.GetBrokerInfoRequest
+	(*BrokerInfo)(nil),                      // 31: duomq.broker.v1.BrokerInfo
+	(*PopRequest)(nil),                      // 32: duomq.broker.v1.PopRequest
+	(*PoppedMessage)(nil),                   // 33: duomq.broker.v1.PoppedMessage
+	(*PopResponse)(nil),                     // 34: duomq.broker.v1.PopResponse
+	(*AckRequest)(nil),                      // 35: duomq.broker.v1.AckRequest
+	(*AckResponse)(nil),                     // 36: duomq.broker.v1.AckResponse
+	(*ChangeInvisibleDurationRequest)(nil),  // 37: duomq.broker.v1.ChangeInvisibleDurationRequest
+	(*ChangeInvisibleDurationResponse)(nil), // 38: duomq.broker.v1.ChangeInvisibleDurationResponse
+	nil,                                     // 39: duomq.broker.v1.Message.PropertiesEntry
+	nil,                                     // 40: duomq.broker.v1.MessageInput.PropertiesEntry
 }
 var file_brokerpb_broker_proto_depIdxs = []int32{
-	31, // 0: duomq.broker.v1.Message.properties:type_name -> duomq.broker.v1.Message.PropertiesEntry
-	32, // 1: duomq.broker.v1.MessageInput.properties:type_name -> duomq.broker.v1.MessageInput.PropertiesEntry
-	2,  // 2: duomq.broker.v1.SendRequest.messages:type_name -> duomq.broker.v1.MessageInput
-	4,  // 3: duomq.broker.v1.SendResponse.results:type_name -> duomq.broker.v1.SendResult
-	1,  // 4: duomq.broker.v1.PullResponse.messages:type_name -> duomq.broker.v1.Message
-	1,  // 5: duomq.broker.v1.LookupResponse.messages:type_name -> duomq.broker.v1.Message
+	39, // 0: duomq.broker.v1.Message.properties:type_name -> duomq.broker.v1.Message.PropertiesEntry
+	40, // 1: duomq.broker.v1.MessageInput.properties:type_name -> duomq.broker.v1.MessageInput.PropertiesEntry
+	3,  // 2: duomq.broker.v1.SendRequest.messages:type_name -> duomq.broker.v1.MessageInput
+	5,  // 3: duomq.broker.v1.SendResponse.results:type_name -> duomq.broker.v1.SendResult
+	2,  // 4: duomq.broker.v1.PullResponse.messages:type_name -> duomq.broker.v1.Message
+	2,  // 5: duomq.broker.v1.LookupResponse.messages:type_name -> duomq.broker.v1.Message
 	0,  // 6: duomq.broker.v1.TopicConfig.permission:type_name -> duomq.broker.v1.Permission
-	19, // 7: duomq.broker.v1.CreateTopicRequest.topic:type_name -> duomq.broker.v1.TopicConfig
-	19, // 8: duomq.broker.v1.UpdateTopicRequest.topic:type_name -> duomq.broker.v1.TopicConfig
-	19, // 9: duomq.broker.v1.TopicResponse.topic:type_name -> duomq.broker.v1.TopicConfig
-	19, // 10: duomq.broker.v1.ListTopicsResponse.topics:type_name -> duomq.broker.v1.TopicConfig
+	20, // 7: duomq.broker.v1.CreateTopicRequest.topic:type_name -> duomq.broker.v1.TopicConfig
+	20, // 8: duomq.broker.v1.UpdateTopicRequest.topic:type_name -> duomq.broker.v1.TopicConfig
+	20, // 9: duomq.broker.v1.TopicResponse.topic:type_name -> duomq.broker.v1.TopicConfig
+	20, // 10: duomq.broker.v1.ListTopicsResponse.topics:type_name -> duomq.broker.v1.TopicConfig
 	0,  // 11: duomq.broker.v1.SetPermissionRequest.permission:type_name -> duomq.broker.v1.Permission
 	0,  // 12: duomq.broker.v1.BrokerInfo.permission:type_name -> duomq.broker.v1.Permission
-	3,  // 13: duomq.broker.v1.Broker.Send:input_type -> duomq.broker.v1.SendRequest
-	6,  // 14: duomq.broker.v1.Broker.Pull:input_type -> duomq.broker.v1.PullRequest
-	8,  // 15: duomq.broker.v1.Broker.CommitOffset:input_type -> duomq.broker.v1.CommitOffsetRequest
-	10, // 16: duomq.broker.v1.Broker.QueryOffset:input_type -> duomq.broker.v1.QueryOffsetRequest
-	12, // 17: duomq.broker.v1.Broker.GetQueueOffsets:input_type -> duomq.broker.v1.GetQueueOffsetsRequest
-	14, // 18: duomq.broker.v1.Broker.OffsetForTime:input_type -> duomq.broker.v1.OffsetForTimeRequest
-	16, // 19: duomq.broker.v1.Broker.LookupByID:input_type -> duomq.broker.v1.LookupByIDRequest
-	17, // 20: duomq.broker.v1.Broker.LookupByKey:input_type -> duomq.broker.v1.LookupByKeyRequest
-	20, // 21: duomq.broker.v1.Broker.CreateTopic:input_type -> duomq.broker.v1.CreateTopicRequest
-	21, // 22: duomq.broker.v1.Broker.UpdateTopic:input_type -> duomq.broker.v1.UpdateTopicRequest
-	23, // 23: duomq.broker.v1.Broker.DeleteTopic:input_type -> duomq.broker.v1.DeleteTopicRequest
-	25, // 24: duomq.broker.v1.Broker.ListTopics:input_type -> duomq.broker.v1.ListTopicsRequest
-	27, // 25: duomq.broker.v1.Broker.SetPermission:input_type -> duomq.broker.v1.SetPermissionRequest
-	29, // 26: duomq.broker.v1.Broker.GetBrokerInfo:input_type -> duomq.broker.v1.GetBrokerInfoRequest
-	5,  // 27: duomq.broker.v1.Broker.Send:output_type -> duomq.broker.v1.SendResponse
-	7,  // 28: duomq.broker.v1.Broker.Pull:output_type -> duomq.broker.v1.PullResponse
-	9,  // 29: duomq.broker.v1.Broker.CommitOffset:output_type -> duomq.broker.v1.CommitOffsetResponse
-	11, // 30: duomq.broker.v1.Broker.QueryOffset:output_type -> duomq.broker.v1.QueryOffsetResponse
-	13, // 31: duomq.broker.v1.Broker.GetQueueOffsets:output_type -> duomq.broker.v1.GetQueueOffsetsResponse
-	15, // 32: duomq.broker.v1.Broker.OffsetForTime:output_type -> duomq.broker.v1.OffsetForTimeResponse
-	18, // 33: duomq.broker.v1.Broker.LookupByID:output_type -> duomq.broker.v1.LookupResponse
-	18, // 34: duomq.broker.v1.Broker.LookupByKey:output_type -> duomq.broker.v1.LookupResponse
-	22, // 35: duomq.broker.v1.Broker.CreateTopic:output_type -> duomq.broker.v1.TopicResponse
-	22, // 36: duomq.broker.v1.Broker.UpdateTopic:output_type -> duomq.broker.v1.TopicResponse
-	24, // 37: duomq.broker.v1.Broker.DeleteTopic:output_type -> duomq.broker.v1.DeleteTopicResponse
-	26, // 38: duomq.broker.v1.Broker.ListTopics:output_type -> duomq.broker.v1.ListTopicsResponse
-	28, // 39: duomq.broker.v1.Broker.SetPermission:output_type -> duomq.broker.v1.SetPermissionResponse
-	30, // 40: duomq.broker.v1.Broker.GetBrokerInfo:output_type -> duomq.broker.v1.BrokerInfo
-	27, // [27:41] is the sub-list for method output_type
-	13, // [13:27] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	1,  // 13: duomq.broker.v1.PopRequest.initial_position:type_name -> duomq.broker.v1.InitialPosition
+	2,  // 14: duomq.broker.v1.PoppedMessage.message:type_name -> duomq.broker.v1.Message
+	33, // 15: duomq.broker.v1.PopResponse.messages:type_name -> duomq.broker.v1.PoppedMessage
+	4,  // 16: duomq.broker.v1.Broker.Send:input_type -> duomq.broker.v1.SendRequest
+	7,  // 17: duomq.broker.v1.Broker.Pull:input_type -> duomq.broker.v1.PullRequest
+	9,  // 18: duomq.broker.v1.Broker.CommitOffset:input_type -> duomq.broker.v1.CommitOffsetRequest
+	11, // 19: duomq.broker.v1.Broker.QueryOffset:input_type -> duomq.broker.v1.QueryOffsetRequest
+	13, // 20: duomq.broker.v1.Broker.GetQueueOffsets:input_type -> duomq.broker.v1.GetQueueOffsetsRequest
+	15, // 21: duomq.broker.v1.Broker.OffsetForTime:input_type -> duomq.broker.v1.OffsetForTimeRequest
+	17, // 22: duomq.broker.v1.Broker.LookupByID:input_type -> duomq.broker.v1.LookupByIDRequest
+	18, // 23: duomq.broker.v1.Broker.LookupByKey:input_type -> duomq.broker.v1.LookupByKeyRequest
+	21, // 24: duomq.broker.v1.Broker.CreateTopic:input_type -> duomq.broker.v1.CreateTopicRequest
+	22, // 25: duomq.broker.v1.Broker.UpdateTopic:input_type -> duomq.broker.v1.UpdateTopicRequest
+	24, // 26: duomq.broker.v1.Broker.DeleteTopic:input_type -> duomq.broker.v1.DeleteTopicRequest
+	26, // 27: duomq.broker.v1.Broker.ListTopics:input_type -> duomq.broker.v1.ListTopicsRequest
+	28, // 28: duomq.broker.v1.Broker.SetPermission:input_type -> duomq.broker.v1.SetPermissionRequest
+	30, // 29: duomq.broker.v1.Broker.GetBrokerInfo:input_type -> duomq.broker.v1.GetBrokerInfoRequest
+	32, // 30: duomq.broker.v1.Broker.Pop:input_type -> duomq.broker.v1.PopRequest
+	35, // 31: duomq.broker.v1.Broker.Ack:input_type -> duomq.broker.v1.AckRequest
+	37, // 32: duomq.broker.v1.Broker.ChangeInvisibleDuration:input_type -> duomq.broker.v1.ChangeInvisibleDurationRequest
+	6,  // 33: duomq.broker.v1.Broker.Send:output_type -> duomq.broker.v1.SendResponse
+	8,  // 34: duomq.broker.v1.Broker.Pull:output_type -> duomq.broker.v1.PullResponse
+	10, // 35: duomq.broker.v1.Broker.CommitOffset:output_type -> duomq.broker.v1.CommitOffsetResponse
+	12, // 36: duomq.broker.v1.Broker.QueryOffset:output_type -> duomq.broker.v1.QueryOffsetResponse
+	14, // 37: duomq.broker.v1.Broker.GetQueueOffsets:output_type -> duomq.broker.v1.GetQueueOffsetsResponse
+	16, // 38: duomq.broker.v1.Broker.OffsetForTime:output_type -> duomq.broker.v1.OffsetForTimeResponse
+	19, // 39: duomq.broker.v1.Broker.LookupByID:output_type -> duomq.broker.v1.LookupResponse
+	19, // 40: duomq.broker.v1.Broker.LookupByKey:output_type -> duomq.broker.v1.LookupResponse
+	23, // 41: duomq.broker.v1.Broker.CreateTopic:output_type -> duomq.broker.v1.TopicResponse
+	23, // 42: duomq.broker.v1.Broker.UpdateTopic:output_type -> duomq.broker.v1.TopicResponse
+	25, // 43: duomq.broker.v1.Broker.DeleteTopic:output_type -> duomq.broker.v1.DeleteTopicResponse
+	27, // 44: duomq.broker.v1.Broker.ListTopics:output_type -> duomq.broker.v1.ListTopicsResponse
+	29, // 45: duomq.broker.v1.Broker.SetPermission:output_type -> duomq.broker.v1.SetPermissionResponse
+	31, // 46: duomq.broker.v1.Broker.GetBrokerInfo:output_type -> duomq.broker.v1.BrokerInfo
+	34, // 47: duomq.broker.v1.Broker.Pop:output_type -> duomq.broker.v1.PopResponse
+	36, // 48: duomq.broker.v1.Broker.Ack:output_type -> duomq.broker.v1.AckResponse
+	38, // 49: duomq.broker.v1.Broker.ChangeInvisibleDuration:output_type -> duomq.broker.v1.ChangeInvisibleDurationResponse
+	33, // [33:50] is the sub-list for method output_type
+	16, // [16:33] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_brokerpb_broker_proto_init() }
@@ -2114,8 +2701,8 @@ func file_brokerpb_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_brokerpb_broker_proto_rawDesc), len(file_brokerpb_broker_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   32,
+			NumEnums:      2,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

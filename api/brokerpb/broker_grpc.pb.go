@@ -27,20 +27,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Broker_Send_FullMethodName            = "/duomq.broker.v1.Broker/Send"
-	Broker_Pull_FullMethodName            = "/duomq.broker.v1.Broker/Pull"
-	Broker_CommitOffset_FullMethodName    = "/duomq.broker.v1.Broker/CommitOffset"
-	Broker_QueryOffset_FullMethodName     = "/duomq.broker.v1.Broker/QueryOffset"
-	Broker_GetQueueOffsets_FullMethodName = "/duomq.broker.v1.Broker/GetQueueOffsets"
-	Broker_OffsetForTime_FullMethodName   = "/duomq.broker.v1.Broker/OffsetForTime"
-	Broker_LookupByID_FullMethodName      = "/duomq.broker.v1.Broker/LookupByID"
-	Broker_LookupByKey_FullMethodName     = "/duomq.broker.v1.Broker/LookupByKey"
-	Broker_CreateTopic_FullMethodName     = "/duomq.broker.v1.Broker/CreateTopic"
-	Broker_UpdateTopic_FullMethodName     = "/duomq.broker.v1.Broker/UpdateTopic"
-	Broker_DeleteTopic_FullMethodName     = "/duomq.broker.v1.Broker/DeleteTopic"
-	Broker_ListTopics_FullMethodName      = "/duomq.broker.v1.Broker/ListTopics"
-	Broker_SetPermission_FullMethodName   = "/duomq.broker.v1.Broker/SetPermission"
-	Broker_GetBrokerInfo_FullMethodName   = "/duomq.broker.v1.Broker/GetBrokerInfo"
+	Broker_Send_FullMethodName                    = "/duomq.broker.v1.Broker/Send"
+	Broker_Pull_FullMethodName                    = "/duomq.broker.v1.Broker/Pull"
+	Broker_CommitOffset_FullMethodName            = "/duomq.broker.v1.Broker/CommitOffset"
+	Broker_QueryOffset_FullMethodName             = "/duomq.broker.v1.Broker/QueryOffset"
+	Broker_GetQueueOffsets_FullMethodName         = "/duomq.broker.v1.Broker/GetQueueOffsets"
+	Broker_OffsetForTime_FullMethodName           = "/duomq.broker.v1.Broker/OffsetForTime"
+	Broker_LookupByID_FullMethodName              = "/duomq.broker.v1.Broker/LookupByID"
+	Broker_LookupByKey_FullMethodName             = "/duomq.broker.v1.Broker/LookupByKey"
+	Broker_CreateTopic_FullMethodName             = "/duomq.broker.v1.Broker/CreateTopic"
+	Broker_UpdateTopic_FullMethodName             = "/duomq.broker.v1.Broker/UpdateTopic"
+	Broker_DeleteTopic_FullMethodName             = "/duomq.broker.v1.Broker/DeleteTopic"
+	Broker_ListTopics_FullMethodName              = "/duomq.broker.v1.Broker/ListTopics"
+	Broker_SetPermission_FullMethodName           = "/duomq.broker.v1.Broker/SetPermission"
+	Broker_GetBrokerInfo_FullMethodName           = "/duomq.broker.v1.Broker/GetBrokerInfo"
+	Broker_Pop_FullMethodName                     = "/duomq.broker.v1.Broker/Pop"
+	Broker_Ack_FullMethodName                     = "/duomq.broker.v1.Broker/Ack"
+	Broker_ChangeInvisibleDuration_FullMethodName = "/duomq.broker.v1.Broker/ChangeInvisibleDuration"
 )
 
 // BrokerClient is the client API for Broker service.
@@ -67,6 +70,19 @@ type BrokerClient interface {
 	// (topic empty) or of one topic.
 	SetPermission(ctx context.Context, in *SetPermissionRequest, opts ...grpc.CallOption) (*SetPermissionResponse, error)
 	GetBrokerInfo(ctx context.Context, in *GetBrokerInfoRequest, opts ...grpc.CallOption) (*BrokerInfo, error)
+	// Pop hands out messages of a queue to a consumer group with an
+	// invisibility deadline (message-level consumption, as RocketMQ 5's
+	// simple consumer). A message not acked before its deadline is delivered
+	// again: unordered groups through %RETRY%<group> with growing backoff,
+	// ordered groups in place; after max_attempts it goes to %DLQ%<group>.
+	Pop(ctx context.Context, in *PopRequest, opts ...grpc.CallOption) (*PopResponse, error)
+	// Ack settles a popped message; the group's offset moves past every
+	// settled message.
+	Ack(ctx context.Context, in *AckRequest, opts ...grpc.CallOption) (*AckResponse, error)
+	// ChangeInvisibleDuration moves a popped message's deadline (0: deliver
+	// again at once, i.e. a negative acknowledgement) and returns its new
+	// receipt handle.
+	ChangeInvisibleDuration(ctx context.Context, in *ChangeInvisibleDurationRequest, opts ...grpc.CallOption) (*ChangeInvisibleDurationResponse, error)
 }
 
 type brokerClient struct {
@@ -217,6 +233,36 @@ func (c *brokerClient) GetBrokerInfo(ctx context.Context, in *GetBrokerInfoReque
 	return out, nil
 }
 
+func (c *brokerClient) Pop(ctx context.Context, in *PopRequest, opts ...grpc.CallOption) (*PopResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PopResponse)
+	err := c.cc.Invoke(ctx, Broker_Pop_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) Ack(ctx context.Context, in *AckRequest, opts ...grpc.CallOption) (*AckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckResponse)
+	err := c.cc.Invoke(ctx, Broker_Ack_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) ChangeInvisibleDuration(ctx context.Context, in *ChangeInvisibleDurationRequest, opts ...grpc.CallOption) (*ChangeInvisibleDurationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangeInvisibleDurationResponse)
+	err := c.cc.Invoke(ctx, Broker_ChangeInvisibleDuration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServer is the server API for Broker service.
 // All implementations must embed UnimplementedBrokerServer
 // for forward compatibility.
@@ -241,6 +287,19 @@ type BrokerServer interface {
 	// (topic empty) or of one topic.
 	SetPermission(context.Context, *SetPermissionRequest) (*SetPermissionResponse, error)
 	GetBrokerInfo(context.Context, *GetBrokerInfoRequest) (*BrokerInfo, error)
+	// Pop hands out messages of a queue to a consumer group with an
+	// invisibility deadline (message-level consumption, as RocketMQ 5's
+	// simple consumer). A message not acked before its deadline is delivered
+	// again: unordered groups through %RETRY%<group> with growing backoff,
+	// ordered groups in place; after max_attempts it goes to %DLQ%<group>.
+	Pop(context.Context, *PopRequest) (*PopResponse, error)
+	// Ack settles a popped message; the group's offset moves past every
+	// settled message.
+	Ack(context.Context, *AckRequest) (*AckResponse, error)
+	// ChangeInvisibleDuration moves a popped message's deadline (0: deliver
+	// again at once, i.e. a negative acknowledgement) and returns its new
+	// receipt handle.
+	ChangeInvisibleDuration(context.Context, *ChangeInvisibleDurationRequest) (*ChangeInvisibleDurationResponse, error)
 	mustEmbedUnimplementedBrokerServer()
 }
 
@@ -292,6 +351,15 @@ func (UnimplementedBrokerServer) SetPermission(context.Context, *SetPermissionRe
 }
 func (UnimplementedBrokerServer) GetBrokerInfo(context.Context, *GetBrokerInfoRequest) (*BrokerInfo, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBrokerInfo not implemented")
+}
+func (UnimplementedBrokerServer) Pop(context.Context, *PopRequest) (*PopResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Pop not implemented")
+}
+func (UnimplementedBrokerServer) Ack(context.Context, *AckRequest) (*AckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Ack not implemented")
+}
+func (UnimplementedBrokerServer) ChangeInvisibleDuration(context.Context, *ChangeInvisibleDurationRequest) (*ChangeInvisibleDurationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangeInvisibleDuration not implemented")
 }
 func (UnimplementedBrokerServer) mustEmbedUnimplementedBrokerServer() {}
 func (UnimplementedBrokerServer) testEmbeddedByValue()                {}
@@ -566,6 +634,60 @@ func _Broker_GetBrokerInfo_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Broker_Pop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PopRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).Pop(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_Pop_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).Pop(ctx, req.(*PopRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_Ack_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).Ack(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_Ack_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).Ack(ctx, req.(*AckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_ChangeInvisibleDuration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChangeInvisibleDurationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).ChangeInvisibleDuration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_ChangeInvisibleDuration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).ChangeInvisibleDuration(ctx, req.(*ChangeInvisibleDurationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Broker_ServiceDesc is the grpc.ServiceDesc for Broker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -628,6 +750,18 @@ var Broker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetBrokerInfo",
 			Handler:    _Broker_GetBrokerInfo_Handler,
+		},
+		{
+			MethodName: "Pop",
+			Handler:    _Broker_Pop_Handler,
+		},
+		{
+			MethodName: "Ack",
+			Handler:    _Broker_Ack_Handler,
+		},
+		{
+			MethodName: "ChangeInvisibleDuration",
+			Handler:    _Broker_ChangeInvisibleDuration_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
