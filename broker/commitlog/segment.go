@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 
+	"github.com/duomq/duomq/internal/seqname"
 	"github.com/duomq/duomq/internal/vfs"
 )
-
-// segmentNameLen is the length of a segment file name: the base position
-// as 20 zero-padded decimal digits, so lexical order is position order.
-const segmentNameLen = 20
 
 // segment is one file of the log, holding positions [base, next base).
 // Positions are contiguous: a segment ends where the next one begins, and
@@ -32,21 +28,10 @@ type segment struct {
 	newest int64 // newest store time of its records (unix ns); 0 if unknown
 }
 
-func segmentName(base int64) string { return fmt.Sprintf("%0*d", segmentNameLen, base) }
+func segmentName(base int64) string { return seqname.Format(base) }
 
 // parseSegmentName returns the base position a segment file name encodes.
-func parseSegmentName(name string) (int64, bool) {
-	if len(name) != segmentNameLen {
-		return 0, false
-	}
-	for _, c := range name {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	base, err := strconv.ParseInt(name, 10, 64)
-	return base, err == nil
-}
+func parseSegmentName(name string) (int64, bool) { return seqname.Parse(name) }
 
 func newSegment(base int64, path string, f vfs.File) *segment {
 	s := &segment{base: base, path: path, f: f}

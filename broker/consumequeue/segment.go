@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/duomq/duomq/internal/atomicfile"
+	"github.com/duomq/duomq/internal/seqname"
+	"golang.org/x/sys/unix"
 )
-
-// nameDigits is the width of a file name: enough for any int64 offset.
-const nameDigits = 20
 
 // tmpSuffix marks a file still being created; Open deletes leftovers.
 const tmpSuffix = ".tmp"
@@ -26,23 +22,10 @@ type segment struct {
 	data []byte // the whole file, mapped shared read-write
 }
 
-func segmentName(base int64) string {
-	return fmt.Sprintf("%0*d", nameDigits, base)
-}
+func segmentName(base int64) string { return seqname.Format(base) }
 
 // parseSegmentName returns the base offset a file name encodes.
-func parseSegmentName(name string) (int64, bool) {
-	if len(name) != nameDigits {
-		return 0, false
-	}
-	for _, c := range name {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	base, err := strconv.ParseInt(name, 10, 64)
-	return base, err == nil
-}
+func parseSegmentName(name string) (int64, bool) { return seqname.Parse(name) }
 
 // createSegment creates a zero-filled file of size bytes for base and maps
 // it. The file appears under its real name only at full size and synced, so

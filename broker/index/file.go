@@ -4,17 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/duomq/duomq/internal/atomicfile"
+	"github.com/duomq/duomq/internal/seqname"
+	"golang.org/x/sys/unix"
 )
 
-const (
-	nameDigits = 20
-	tmpSuffix  = ".tmp"
-)
+const tmpSuffix = ".tmp"
 
 // file is one mapped index file. hdr and dirty belong to the writer (wmu);
 // data is replaced only under the index's exclusive lock.
@@ -26,20 +22,9 @@ type file struct {
 	dirty bool // written since the last Flush
 }
 
-func fileName(name int64) string { return fmt.Sprintf("%0*d", nameDigits, name) }
+func fileName(name int64) string { return seqname.Format(name) }
 
-func parseFileName(s string) (int64, bool) {
-	if len(s) != nameDigits {
-		return 0, false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
-}
+func parseFileName(s string) (int64, bool) { return seqname.Parse(s) }
 
 // createFile creates an empty index file with the geometry of opts. It
 // appears under its real name only complete and synced.
