@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/duomq/duomq/internal/names"
 )
@@ -16,8 +17,8 @@ func (b *Broker) Topic(name string) (TopicConfig, error) {
 }
 
 func (b *Broker) topicLocked(name string) (TopicConfig, error) {
-	if err := names.Topic(name); err != nil {
-		return TopicConfig{}, fmt.Errorf("%w: %v", ErrInvalidName, err)
+	if err := checkTopicName(name); err != nil {
+		return TopicConfig{}, err
 	}
 	t, ok := b.st.Topics[name]
 	if !ok {
@@ -26,11 +27,13 @@ func (b *Broker) topicLocked(name string) (TopicConfig, error) {
 	return t, nil
 }
 
-// Topics lists the topics, sorted by name.
+// Topics lists the topics, sorted by name. The internal schedule topic
+// (ScheduleTopic) is not listed: it is not routable.
 func (b *Broker) Topics() []TopicConfig {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return b.st.sortedTopics()
+	ts := b.st.sortedTopics()
+	return slices.DeleteFunc(ts, func(t TopicConfig) bool { return t.Name == ScheduleTopic })
 }
 
 // CreateTopic creates a topic and its queues. A zero Perm means read-write.
@@ -64,6 +67,7 @@ func (b *Broker) UpdateTopic(t TopicConfig) (TopicConfig, error) {
 	if t.Queues < old.Queues {
 		return t, fmt.Errorf("%w: topic %q: queues can only grow (%d -> %d)", ErrInvalidArgument, t.Name, old.Queues, t.Queues)
 	}
+	t.Epoch = max(t.Epoch, old.Epoch) // an update never lowers the fence
 	return t, b.putTopicLocked(t)
 }
 
@@ -91,8 +95,19 @@ func (b *Broker) putTopicLocked(t TopicConfig) error {
 // written, so recovery never re-dispatches the deleted topic's records into
 // a topic later created with the same name.
 func (b *Broker) DeleteTopic(name string) error {
+	if err := b.deleteTopic(name); err != nil {
+		return err
+	}
+	b.dropPopState(func(k popKey) bool { return k.topic == name }, nil)
+	return nil
+}
+
+func (b *Broker) deleteTopic(name string) error {
 	if _, err := b.Topic(name); err != nil {
 		return err
+	}
+	if name == ScheduleTopic {
+		return fmt.Errorf("%w: %s is the broker's internal schedule topic", ErrInvalidArgument, name)
 	}
 	b.appendMu.Lock()
 	defer b.appendMu.Unlock()
@@ -114,6 +129,7 @@ func (b *Broker) DeleteTopic(name string) error {
 		b.st.Topics[name] = t
 		return err
 	}
+	b.ids.dropTopic(name)
 	for id := uint32(0); id < t.Queues; id++ {
 		k := queueKey{name, id}
 		if q, ok := b.queues[k]; ok {
@@ -168,7 +184,10 @@ func (b *Broker) CommitOffset(group, topic string, id uint32, off int64) error {
 	if off < 0 {
 		return fmt.Errorf("%w: offset %d is negative", ErrOffsetOutOfRange, off)
 	}
-	b.offs.Commit(group, topic, id, off)
+	// A commit resets the group's pop position too: its in-flight pops of
+	// the queue are forgotten (their receipts become stale).
+	k := popKey{group, topic, id}
+	b.dropPopState(func(pk popKey) bool { return pk == k }, func() { b.offs.Commit(group, topic, id, off) })
 	return nil
 }
 

@@ -34,9 +34,11 @@ type queue struct {
 }
 
 // Broker is one broker's storage engine: the commitlog, the consume queues
-// and index built from it by the dispatcher, consumer offsets and topics.
+// and index built from it by the dispatcher, consumer offsets and topics,
+// pop state, and the scheduler of delayed messages.
 //
-// Lock order: appendMu before mu. The dispatcher takes mu (read) only.
+// Lock order: popMu, a popQueue's mu, appendMu, mu. The dispatcher takes
+// mu (read) only.
 type Broker struct {
 	cfg     Config
 	log     *slog.Logger
@@ -47,8 +49,9 @@ type Broker struct {
 	offs *offsets.Store
 
 	// appendMu serialises appends so that queue offsets are assigned in
-	// commitlog order.
+	// commitlog order; it also guards ids.
 	appendMu sync.Mutex
+	ids      *idCache // recent idempotent ids (idempotent.go)
 
 	mu     sync.RWMutex // guards st and queues
 	st     state
@@ -58,8 +61,16 @@ type Broker struct {
 	notifyMu   sync.Mutex
 	notify     chan struct{} // closed when the dispatcher advances
 
+	popMu  sync.Mutex // guards pops (the map; each popQueue has its own lock)
+	pops   map[popKey]*popQueue
+	popGen atomic.Uint64 // receipt generations (pop.go)
+
+	schedWake []chan struct{} // per delay level: a record was dispatched
+
 	closeOnce sync.Once
 	closed    chan struct{}
+	stopCtx   context.Context // cancelled by Close; bounds internal waits
+	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	rr        atomic.Uint32 // round robin for queue_id = -1
 }
@@ -76,11 +87,19 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Broker, e
 		logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{
-		cfg:    cfg,
-		log:    logger.With("component", "broker", "broker", cfg.Name, "dc", cfg.DC),
-		queues: map[queueKey]*queue{},
-		notify: make(chan struct{}),
-		closed: make(chan struct{}),
+		cfg:       cfg,
+		log:       logger.With("component", "broker", "broker", cfg.Name, "dc", cfg.DC),
+		queues:    map[queueKey]*queue{},
+		ids:       newIDCache(cfg.IdempotencyCacheSize, cfg.IdempotencyWindow),
+		pops:      map[popKey]*popQueue{},
+		schedWake: make([]chan struct{}, len(DelayLevels)),
+		notify:    make(chan struct{}),
+		closed:    make(chan struct{}),
+	}
+	b.stopCtx, b.stop = context.WithCancel(context.Background())
+	b.popGen.Store(uint64(time.Now().UnixNano()))
+	for i := range b.schedWake {
+		b.schedWake[i] = make(chan struct{}, 1)
 	}
 	b.metrics = newMetrics(reg, b)
 	if err := b.open(); err != nil {
@@ -212,11 +231,16 @@ func (b *Broker) recover(cp checkpoint) error {
 	return b.writeCheckpoint()
 }
 
-// Start runs the dispatcher, checkpoint and retention loops until Close.
+// Start runs the dispatcher, checkpoint, retention, pop-revival and
+// scheduler loops until Close.
 func (b *Broker) Start(ctx context.Context) {
 	b.loop(b.dispatchLoop)
 	b.loop(func() { b.every(b.cfg.CheckpointInterval, "checkpoint", b.writeCheckpoint) })
 	b.loop(func() { b.every(b.cfg.RetentionCheckInterval, "retention", b.applyRetention) })
+	b.loop(b.reviveLoop)
+	for level := range DelayLevels {
+		b.loop(func() { b.runLevel(level) })
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -255,6 +279,7 @@ func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.closed)
+		b.stop()
 		b.wg.Wait()
 		b.appendMu.Lock()
 		defer b.appendMu.Unlock()

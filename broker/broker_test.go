@@ -313,11 +313,18 @@ func TestLookups(t *testing.T) {
 func waitDispatched(t *testing.T, b *Broker) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for b.dispatched.Load() < b.clog.WrittenPos() {
+	for {
+		wake := b.waitDispatch() // taken before the check, so no advance is missed
+		if b.dispatched.Load() >= b.clog.WrittenPos() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("dispatcher did not catch up")
 		}
-		<-b.waitDispatch()
+		select {
+		case <-wake:
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

@@ -50,6 +50,29 @@ type Config struct {
 	// operator changes it at run time with SetPermission).
 	Writable bool `mapstructure:"writable" json:"writable"`
 	Readable bool `mapstructure:"readable" json:"readable"`
+	// RetryBackoff is the delay before the n-th redelivery of a popped
+	// message whose invisibility ended (entry n-1; the last entry repeats).
+	RetryBackoff []time.Duration `mapstructure:"retry-backoff" json:"retry-backoff"`
+	// PopReviveInterval is how often expired pops are looked for.
+	PopReviveInterval time.Duration `mapstructure:"pop-revive-interval" json:"pop-revive-interval"`
+	// IdempotencyCacheSize and IdempotencyWindow bound the in-memory cache
+	// of recent idempotent ids (older ones are found through the id index).
+	IdempotencyCacheSize int           `mapstructure:"idempotency-cache-size" json:"idempotency-cache-size"`
+	IdempotencyWindow    time.Duration `mapstructure:"idempotency-window" json:"idempotency-window"`
+	// MaxDelay is the longest delivery delay (__DELIVER_AT) accepted.
+	MaxDelay time.Duration `mapstructure:"max-delay" json:"max-delay"`
+}
+
+// DefaultRetryBackoff is the redelivery schedule of unordered pops: 1s,
+// 5s, 10s, 30s, 1m, 2m ... 10m, 20m, 30m, 1h, then 2h for every later
+// attempt.
+func DefaultRetryBackoff() []time.Duration {
+	return []time.Duration{
+		time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second,
+		time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute, 5 * time.Minute,
+		6 * time.Minute, 7 * time.Minute, 8 * time.Minute, 9 * time.Minute, 10 * time.Minute,
+		20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour,
+	}
 }
 
 // DefaultConfig returns the configuration of a production broker.
@@ -71,6 +94,11 @@ func DefaultConfig() Config {
 		MaxPullWait:            30 * time.Second,
 		Writable:               true,
 		Readable:               true,
+		RetryBackoff:           DefaultRetryBackoff(),
+		PopReviveInterval:      100 * time.Millisecond,
+		IdempotencyCacheSize:   200_000,
+		IdempotencyWindow:      10 * time.Minute,
+		MaxDelay:               72 * time.Hour,
 	}
 }
 
@@ -92,6 +120,10 @@ func (c *Config) Validate() error {
 		{c.RetentionCheckInterval <= 0 || c.CheckpointInterval <= 0, "retention-check-interval and checkpoint-interval must be positive"},
 		{c.QueueEntriesPerFile < 16 || c.IndexSlots < 16 || c.IndexEntriesPerFile < 16, "queue-entries-per-file, index-slots and index-entries-per-file must be at least 16"},
 		{c.MaxPullWait < 0, "max-pull-wait must not be negative"},
+		{!validBackoff(c.RetryBackoff), "retry-backoff must list at least one positive duration"},
+		{c.PopReviveInterval <= 0, "pop-revive-interval must be positive"},
+		{c.IdempotencyCacheSize < 0 || c.IdempotencyWindow < 0, "idempotency-cache-size and idempotency-window must not be negative"},
+		{c.MaxDelay <= 0, "max-delay must be positive"},
 	}
 	for _, ch := range checks {
 		if ch.bad {
@@ -99,4 +131,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+func validBackoff(b []time.Duration) bool {
+	for _, d := range b {
+		if d <= 0 {
+			return false
+		}
+	}
+	return len(b) > 0
 }

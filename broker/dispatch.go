@@ -82,6 +82,9 @@ func (b *Broker) dispatchRecord(pos int64, rec []byte) error {
 	if err := b.dispatchEntry(q, &m, e, pos); err != nil || !b.indexed(q, &m, e) {
 		return err
 	}
+	if m.Topic == ScheduleTopic {
+		b.signalSchedule(m.QueueID)
+	}
 	if err := b.idx.Add(idKey(m.ID), pos, m.StoreTime); err != nil {
 		return err
 	}

@@ -34,6 +34,14 @@ var (
 	ErrNotFound = errors.New("broker: message not found")
 	// ErrClosed: the broker is closed.
 	ErrClosed = errors.New("broker: closed")
+	// ErrStaleEpoch: a send to a fenced (ordered) topic carried an epoch
+	// older than the topic's, or none; the sender's view of the primary is
+	// out of date.
+	ErrStaleEpoch = errors.New("broker: stale epoch")
+	// ErrStaleReceipt: an Ack or ChangeInvisibleDuration named a pop that is
+	// no longer current (acked, redelivered, its invisibility changed, or
+	// the broker restarted since).
+	ErrStaleReceipt = errors.New("broker: stale receipt handle")
 	// ErrCorruption is the storage engine's corruption error: a record
 	// failed its checksum. It is never served and never swallowed.
 	ErrCorruption = commitlog.ErrCorruption

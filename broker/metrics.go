@@ -17,6 +17,11 @@ type metrics struct {
 	fsyncLatency    prometheus.Histogram
 	corruptRecords  prometheus.Counter
 	dispatchSkipped prometheus.Counter
+	popped          prometheus.Counter
+	acked           prometheus.Counter
+	retried         prometheus.Counter
+	deadLettered    prometheus.Counter
+	scheduled       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
@@ -47,12 +52,27 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 		dispatchSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duomq_broker_dispatch_skipped_records_total", Help: "Commitlog records not dispatched (deleted topic or already dispatched).",
 		}),
+		popped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_popped_messages_total", Help: "Messages handed out by pops (redeliveries included).",
+		}),
+		acked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_acked_messages_total", Help: "Popped messages acked.",
+		}),
+		retried: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_retry_copies_total", Help: "Expired pops copied to a retry topic.",
+		}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_dead_lettered_messages_total", Help: "Popped messages copied to a dead-letter topic after their last attempt.",
+		}),
+		scheduled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_schedule_records_handled_total", Help: "Schedule records delivered, moved to another delay level or dropped.",
+		}),
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.sentMessages, m.sentBytes, m.sendLatency, m.sendErrors, m.pulledMessages,
-		m.fsyncLatency, m.corruptRecords, m.dispatchSkipped)
+		m.fsyncLatency, m.corruptRecords, m.dispatchSkipped, m.popped, m.acked, m.retried, m.deadLettered, m.scheduled)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "duomq_broker_commitlog_disk_bytes", Help: "Bytes of commitlog segments on disk.",
 	}, func() float64 { return float64(b.clog.Metrics().DiskBytes) }))

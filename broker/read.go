@@ -53,6 +53,7 @@ func (b *Broker) Pull(ctx context.Context, req PullRequest) (PullResult, error) 
 		wake := b.waitDispatch()
 		res, err := b.pullOnce(req)
 		if err != nil || len(res.Messages) > 0 || res.NextOffset > req.Offset || !time.Now().Before(deadline) {
+			b.metrics.pulledMessages.Add(float64(len(res.Messages)))
 			return res, err
 		}
 		if !b.await(ctx, wake, deadline) {
@@ -118,7 +119,6 @@ func (b *Broker) pullOnce(req PullRequest) (PullResult, error) {
 		bytes += int(e.Size)
 		res.Messages = append(res.Messages, m)
 	}
-	b.metrics.pulledMessages.Add(float64(len(res.Messages)))
 	return res, nil
 }
 
@@ -221,7 +221,7 @@ func (b *Broker) OffsetForTime(topic string, id uint32, t time.Time) (int64, err
 
 // LookupID returns the message with the given id.
 func (b *Broker) LookupID(id string) (commitlog.Message, error) {
-	ms, err := b.lookup(idKey(id), 16, func(m *commitlog.Message) bool { return m.ID == id })
+	ms, err := b.lookup(idKey(id), 1, maxIDCandidates, func(m *commitlog.Message) bool { return m.ID == id })
 	if err != nil {
 		return commitlog.Message{}, err
 	}
@@ -239,20 +239,21 @@ func (b *Broker) LookupKey(topic, key string, max int) ([]commitlog.Message, err
 	if max <= 0 || max > 1024 {
 		max = 64
 	}
-	return b.lookup(keyKey(topic, key), max, func(m *commitlog.Message) bool {
+	return b.lookup(keyKey(topic, key), max, max*4, func(m *commitlog.Message) bool {
 		return m.Topic == topic && containsTag(m.Keys, key)
 	})
 }
 
-// lookup reads index candidates and keeps those that match (the index may
-// return hash collisions, and positions removed by retention are skipped).
-func (b *Broker) lookup(key string, max int, match func(*commitlog.Message) bool) ([]commitlog.Message, error) {
-	cands, err := b.idx.Lookup(key, max*4)
+// lookup reads up to cands index candidates and keeps the first max that
+// match (the index may return hash collisions, and positions removed by
+// retention are skipped).
+func (b *Broker) lookup(key string, max, cands int, match func(*commitlog.Message) bool) ([]commitlog.Message, error) {
+	positions, err := b.idx.Lookup(key, cands)
 	if err != nil {
 		return nil, err
 	}
 	var out []commitlog.Message
-	for _, pos := range cands {
+	for _, pos := range positions {
 		if pos < b.clog.MinPos() || pos >= b.clog.WrittenPos() {
 			continue
 		}

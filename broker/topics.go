@@ -50,6 +50,9 @@ type TopicConfig struct {
 	Perm   Perm   `json:"perm"`
 	// MaxMessageBytes lowers the broker's limit for this topic (0: broker's).
 	MaxMessageBytes int64 `json:"max-message-bytes,omitempty"`
+	// Epoch is the fencing token of an ordered topic (0: not fenced). It
+	// only grows; see SetTopicEpoch.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 func (t TopicConfig) validate(brokerMax int64) error {

@@ -6,14 +6,19 @@
 //   - Only a cache that has loaded the metadata drives changes, so a broker
 //     never deletes a topic because it has not heard of it yet.
 //   - A topic's queue count only grows (the broker refuses shrinking).
-//   - System topics (%RETRY%, %DLQ%) are reconciled like any other: they
-//     are created in the metadata by the components that own them.
+//   - An ordered topic's epoch (its fencing token, meta.Ordered) is passed
+//     to the broker, which only ever raises it.
+//   - System topics (names starting with "%": %RETRY%<group>,
+//     %DLQ%<group>) that the metadata lists are reconciled like any other;
+//     those it does not list are never deleted, because the broker creates
+//     them itself on first need.
 package metasync
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/duomq/duomq/broker"
@@ -23,6 +28,9 @@ import (
 // Source is what the reconciler reads: a loaded, watching metadata cache.
 type Source interface {
 	Topics() []meta.Topic
+	// Ordered returns the fencing record of an ordered topic (and its
+	// revision), false when there is none.
+	Ordered(topic string) (meta.Ordered, int64, bool)
 	Subscribe() (<-chan struct{}, func())
 }
 
@@ -75,7 +83,7 @@ func (r *Reconciler) Once() error {
 		errs = append(errs, r.apply(t))
 	}
 	for _, local := range r.b.Topics() {
-		if _, ok := want[local.Name]; !ok {
+		if _, ok := want[local.Name]; !ok && !strings.HasPrefix(local.Name, "%") {
 			r.log.Info("deleting topic removed from metadata", "topic", local.Name)
 			errs = append(errs, r.b.DeleteTopic(local.Name))
 		}
@@ -84,6 +92,17 @@ func (r *Reconciler) Once() error {
 }
 
 func (r *Reconciler) apply(t meta.Topic) error {
+	if err := r.applyConfig(t); err != nil || !t.Ordered {
+		return err
+	}
+	o, _, ok := r.src.Ordered(t.Name)
+	if !ok || o.Epoch == 0 {
+		return nil
+	}
+	return r.b.SetTopicEpoch(t.Name, o.Epoch)
+}
+
+func (r *Reconciler) applyConfig(t meta.Topic) error {
 	limit := min(t.MaxMessageBytes, r.b.Config().MaxMessageBytes)
 	local, err := r.b.Topic(t.Name)
 	if errors.Is(err, broker.ErrUnknownTopic) {

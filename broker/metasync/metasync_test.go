@@ -17,9 +17,26 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // source is an in-memory metadata source: the reconciliation logic is
 // under test here; the real etcd path is covered by devcluster's test.
 type source struct {
-	mu     sync.Mutex
-	topics []meta.Topic
-	subs   []chan struct{}
+	mu      sync.Mutex
+	topics  []meta.Topic
+	ordered map[string]meta.Ordered
+	subs    []chan struct{}
+}
+
+func (s *source) Ordered(topic string) (meta.Ordered, int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.ordered[topic]
+	return o, 1, ok
+}
+
+func (s *source) setOrdered(o meta.Ordered) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ordered == nil {
+		s.ordered = map[string]meta.Ordered{}
+	}
+	s.ordered[o.Topic] = o
 }
 
 func (s *source) Topics() []meta.Topic {
@@ -108,5 +125,64 @@ func TestRunFollowsNotifications(t *testing.T) {
 			t.Fatal("topic from a notification never reached the broker")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestOrderedEpochReachesBroker(t *testing.T) {
+	b := newBroker(t)
+	src := &source{}
+	r := New(b, src, nil, time.Hour)
+	src.setOrdered(meta.Ordered{Topic: "ord", Primary: "idc-a", Epoch: 3})
+	src.set(meta.Topic{Name: "ord", Ordered: true, Queues: 2, Primary: "idc-a"}, meta.Topic{Name: "plain", Queues: 1})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	if tc, _ := b.Topic("ord"); tc.Epoch != 3 {
+		t.Fatalf("epoch %d, want 3", tc.Epoch)
+	}
+	if tc, _ := b.Topic("plain"); tc.Epoch != 0 {
+		t.Fatalf("unordered topic fenced: %d", tc.Epoch)
+	}
+	src.setOrdered(meta.Ordered{Topic: "ord", Primary: "idc-b", Epoch: 4})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	if tc, _ := b.Topic("ord"); tc.Epoch != 4 {
+		t.Fatalf("epoch %d, want 4", tc.Epoch)
+	}
+	// An older record (a stale cache) never lowers the fence.
+	src.setOrdered(meta.Ordered{Topic: "ord", Primary: "idc-a", Epoch: 2})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	if tc, _ := b.Topic("ord"); tc.Epoch != 4 {
+		t.Fatalf("epoch lowered to %d", tc.Epoch)
+	}
+}
+
+func TestSystemTopicsNotDeleted(t *testing.T) {
+	b := newBroker(t)
+	src := &source{}
+	r := New(b, src, nil, time.Hour)
+	src.set(meta.Topic{Name: "orders", Queues: 1})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	// A pop creates the group's retry topic on the broker only.
+	if _, err := b.Pop(context.Background(), broker.PopRequest{Group: "billing", Topic: "orders", QueueID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Topic("%RETRY%billing"); err != nil {
+		t.Fatalf("retry topic not created: %v", err)
+	}
+	src.set()
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Topic("%RETRY%billing"); err != nil {
+		t.Fatalf("system topic deleted: %v", err)
+	}
+	if _, err := b.Topic("orders"); err == nil {
+		t.Fatal("user topic removed from the metadata was kept")
 	}
 }

@@ -21,6 +21,8 @@ const (
 	ReasonNotFound         = "MESSAGE_NOT_FOUND"
 	ReasonCorruption       = "CORRUPTION"
 	ReasonClosed           = "BROKER_CLOSED"
+	ReasonStaleEpoch       = "STALE_EPOCH"
+	ReasonStaleReceipt     = "STALE_RECEIPT"
 )
 
 // errTable is the one place where broker errors become gRPC statuses.
@@ -37,4 +39,6 @@ var errTable = rpcerr.Table{
 	{Err: broker.ErrNotFound, Code: codes.NotFound, Reason: ReasonNotFound},
 	{Err: broker.ErrCorruption, Code: codes.DataLoss, Reason: ReasonCorruption},
 	{Err: broker.ErrClosed, Code: codes.Unavailable, Reason: ReasonClosed},
+	{Err: broker.ErrStaleEpoch, Code: codes.FailedPrecondition, Reason: ReasonStaleEpoch},
+	{Err: broker.ErrStaleReceipt, Code: codes.FailedPrecondition, Reason: ReasonStaleReceipt},
 }

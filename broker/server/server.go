@@ -31,13 +31,19 @@ func (s *Server) Send(ctx context.Context, req *brokerpb.SendRequest) (*brokerpb
 			msgs[i].BornTime = time.Unix(0, ns)
 		}
 	}
-	res, err := s.b.Send(ctx, broker.SendRequest{Topic: req.GetTopic(), QueueID: req.GetQueueId(), Messages: msgs})
+	res, err := s.b.Send(ctx, broker.SendRequest{
+		Topic: req.GetTopic(), QueueID: req.GetQueueId(), Messages: msgs,
+		Epoch: req.GetEpoch(), Idempotent: req.GetIdempotent(),
+	})
 	if err != nil {
 		return nil, errTable.Status(err)
 	}
 	out := &brokerpb.SendResponse{Results: make([]*brokerpb.SendResult, len(res))}
 	for i, r := range res {
-		out.Results[i] = &brokerpb.SendResult{Id: r.ID, QueueId: r.QueueID, QueueOffset: r.QueueOffset, StoreTimeUnixNano: r.StoreTime.UnixNano()}
+		out.Results[i] = &brokerpb.SendResult{
+			Id: r.ID, QueueId: r.QueueID, QueueOffset: r.QueueOffset,
+			StoreTimeUnixNano: r.StoreTime.UnixNano(), Duplicate: r.Duplicate,
+		}
 	}
 	return out, nil
 }
