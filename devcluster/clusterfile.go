@@ -63,6 +63,10 @@ func (s *Supervisor) writeClusterFile() error {
 			cs.Brokers = append(cs.Brokers, e.GRPC)
 			cs.Metrics = append(cs.Metrics, e.Metrics)
 		}
+		if r.Proxy != nil {
+			cs.Proxy = r.Proxy.GRPC
+			cs.Metrics = append(cs.Metrics, r.Proxy.Metrics)
+		}
 		f.Sites[name] = cs
 	}
 	s.mu.Lock()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/duomq/duomq/api/brokerpb"
 	"github.com/duomq/duomq/api/nameserverpb"
+	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/clusterfile"
 )
@@ -146,6 +147,9 @@ func TestDevTopology(t *testing.T) {
 		eventually(t, 10*time.Second, "route of e2e in "+dc, func() bool { return routeBrokers(t, f.Sites[dc].Nameserver, "e2e") == 2 })
 	}
 	checkEtcdctl(t, f.Sites[SiteA].Etcd)
+	for _, dc := range []string{SiteA, SiteB} {
+		eventually(t, 10*time.Second, "send through the proxy of "+dc, func() bool { return proxySendsLocally(t, f.Sites[dc].Proxy, "e2e", dc) })
+	}
 
 	victim := f.Sites[SiteB].PID
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
@@ -154,11 +158,16 @@ func TestDevTopology(t *testing.T) {
 	eventually(t, 10*time.Second, "supervisor reports the lost site", func() bool {
 		return strings.Contains(out.String(), "site idc-b")
 	})
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := store.CreateTopic(wctx, meta.Topic{Name: "while-b-down", Queues: 2}); err != nil {
-		t.Fatalf("metadata not writable with one site lost: %v", err)
-	}
+	// A write in flight when the etcd leader dies fails at its deadline
+	// (etcd cannot tell whether it applied), so writers retry with short
+	// attempts; the metadata must take the write once a new leader is up.
+	var werr error
+	eventually(t, 20*time.Second, "metadata writable with one site lost", func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, werr = store.CreateTopic(wctx, meta.Topic{Name: "while-b-down", Queues: 2})
+		return werr == nil || errors.Is(werr, meta.ErrExists)
+	})
 	resp, err := http.Post(f.DevAPI+"/sites/idc-b/restart", "text/plain", nil)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("restart idc-b: %v %v", resp, err)
@@ -176,6 +185,23 @@ func TestDevTopology(t *testing.T) {
 		t.Fatalf("restart of a running site: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// proxySendsLocally sends one message through a DC's proxy and reports
+// whether it was stored in that DC.
+func proxySendsLocally(t *testing.T, addr, topic, dc string) bool {
+	if addr == "" {
+		t.Fatalf("cluster.json has no proxy for %s", dc)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	res, err := proxypb.NewProxyClient(conn).Send(ctx, &proxypb.SendRequest{Topic: topic, Messages: []*proxypb.Message{{Body: []byte("hi")}}})
+	return err == nil && res.Results[0].Dc == dc && !res.Results[0].Fallback
 }
 
 func routeBrokers(t *testing.T, ns, topic string) int {

@@ -50,7 +50,7 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 		return err
 	}
 	defer cli.Close()
-	ready := &readiness{spec: spec, want: len(spec.Brokers), r: SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()}}
+	ready := &readiness{spec: spec, want: len(spec.Brokers), r: SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()}, proxy: spec.Proxy == nil}
 	if spec.Nameserver == nil {
 		return ready.waitWitness(ctx, m, logger)
 	}
@@ -60,10 +60,10 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 		return fmt.Errorf("metadata cache: %w", err)
 	}
 	defer cache.Close()
-	return runDC(ctx, spec, cache, ready, logger)
+	return runDC(ctx, spec, store, cache, ready, logger)
 }
 
-func runDC(ctx context.Context, spec SiteSpec, cache *meta.Cache, ready *readiness, logger *slog.Logger) error {
+func runDC(ctx context.Context, spec SiteSpec, store *meta.Store, cache *meta.Cache, ready *readiness, logger *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return daemon.RunNameserver(gctx, *spec.Nameserver, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready.nameserver})
@@ -73,18 +73,24 @@ func runDC(ctx context.Context, spec SiteSpec, cache *meta.Cache, ready *readine
 			return daemon.RunBroker(gctx, bp, cache, daemon.Deps{Logger: logger, Ready: func(e daemon.Endpoints) { ready.broker(i, bp.Broker.Name, e) }})
 		})
 	}
+	if spec.Proxy != nil {
+		g.Go(func() error {
+			return daemon.RunProxy(gctx, *spec.Proxy, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.proxyReady})
+		})
+	}
 	return g.Wait()
 }
 
 // readiness collects components' endpoints and writes the ready file
 // once all have reported.
 type readiness struct {
-	spec SiteSpec
-	want int
-	mu   sync.Mutex
-	r    SiteReady
-	got  int
-	ns   bool
+	spec  SiteSpec
+	want  int
+	mu    sync.Mutex
+	r     SiteReady
+	got   int
+	ns    bool
+	proxy bool // the proxy reported (or there is none)
 }
 
 func (rd *readiness) nameserver(e daemon.Endpoints) {
@@ -107,8 +113,16 @@ func (rd *readiness) broker(i int, name string, e daemon.Endpoints) {
 	rd.maybeWrite()
 }
 
+func (rd *readiness) proxyReady(e daemon.Endpoints) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	rd.r.Proxy = &e
+	rd.proxy = true
+	rd.maybeWrite()
+}
+
 func (rd *readiness) maybeWrite() {
-	if rd.ns && rd.got == rd.want {
+	if rd.ns && rd.proxy && rd.got == rd.want {
 		serve.WriteReady(rd.spec.ReadyFile, rd.r)
 	}
 }

@@ -34,6 +34,7 @@ type SiteSpec struct {
 	EtcdEndpoints []string                  `json:"etcd_endpoints"`
 	Nameserver    *daemon.NameserverProcess `json:"nameserver,omitempty"`
 	Brokers       []daemon.BrokerProcess    `json:"brokers,omitempty"`
+	Proxy         *daemon.ProxyProcess      `json:"proxy,omitempty"`
 	ReadyFile     string                    `json:"ready_file"`
 }
 
@@ -44,6 +45,7 @@ type SiteReady struct {
 	Nameserver  *daemon.Endpoints  `json:"nameserver,omitempty"`
 	Brokers     []daemon.Endpoints `json:"brokers,omitempty"`
 	BrokerNames []string           `json:"broker_names,omitempty"`
+	Proxy       *daemon.Endpoints  `json:"proxy,omitempty"`
 }
 
 // Options shape the topology.
@@ -58,6 +60,7 @@ type ports struct {
 	EtcdClient, EtcdPeer int
 	NS, NSMetrics        int
 	Brokers              [][2]int // grpc, metrics
+	Proxy                [2]int   // grpc, metrics
 }
 
 // topology is persisted in DIR/topology.json.
@@ -78,7 +81,7 @@ func loadOrAllocate(o Options) (topology, error) {
 		if err := json.Unmarshal(b, &t); err != nil {
 			return t, fmt.Errorf("%s: %w (remove the directory to start afresh)", path, err)
 		}
-		return t, nil
+		return t, t.addProxyPorts(path)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return t, err
@@ -88,7 +91,7 @@ func loadOrAllocate(o Options) (topology, error) {
 		p := ports{}
 		n := 2
 		if s != SiteWitness {
-			n += 2 + 2*o.BrokersPerDC
+			n += 4 + 2*o.BrokersPerDC
 		}
 		free, err := freePorts(n)
 		if err != nil {
@@ -100,11 +103,36 @@ func loadOrAllocate(o Options) (topology, error) {
 			for i := 0; i < o.BrokersPerDC; i++ {
 				p.Brokers = append(p.Brokers, [2]int{free[4+2*i], free[5+2*i]})
 			}
+			p.Proxy = [2]int{free[n-2], free[n-1]}
 		}
 		t.Ports[s] = p
 	}
 	b, _ = json.MarshalIndent(t, "", "  ")
 	return t, atomicfile.WriteFile(path, b, 0o644)
+}
+
+// addProxyPorts gives the DCs of a topology written before proxies were
+// part of it their proxy ports, and saves it.
+func (t *topology) addProxyPorts(path string) error {
+	changed := false
+	for _, s := range []string{SiteA, SiteB} {
+		p := t.Ports[s]
+		if p.Proxy != [2]int{} {
+			continue
+		}
+		free, err := freePorts(2)
+		if err != nil {
+			return err
+		}
+		p.Proxy = [2]int{free[0], free[1]}
+		t.Ports[s] = p
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	b, _ := json.MarshalIndent(t, "", "  ")
+	return atomicfile.WriteFile(path, b, 0o644)
 }
 
 // freePorts asks the kernel for n distinct free loopback ports.
@@ -149,6 +177,7 @@ func (t topology) specs(dir string) map[string]SiteSpec {
 		spec := SiteSpec{Site: s, Dir: sd, Etcd: ec, EtcdEndpoints: localFirst(endpoints, ec.ClientURL), ReadyFile: filepath.Join(sd, "ready.json")}
 		if s != SiteWitness {
 			spec.Nameserver, spec.Brokers = t.dcComponents(s, sd, p)
+			spec.Proxy = t.proxy(s, p, spec.EtcdEndpoints)
 		}
 		out[s] = spec
 	}
@@ -174,6 +203,19 @@ func (t topology) dcComponents(dc, sd string, p ports) (*daemon.NameserverProces
 		brokers = append(brokers, b)
 	}
 	return &ns, brokers
+}
+
+// proxy is the DC's proxy: it routes to both DCs' nameservers.
+func (t topology) proxy(dc string, p ports, etcd []string) *daemon.ProxyProcess {
+	pp := daemon.DefaultProxyProcess()
+	pp.Proxy.DC, pp.Proxy.ID = dc, dc+"-proxy-0"
+	pp.Proxy.Listen, pp.Proxy.MetricsListen = hostPort(p.Proxy[0]), hostPort(p.Proxy[1])
+	pp.Proxy.Etcd = etcd
+	pp.Proxy.Nameservers = map[string][]string{}
+	for _, other := range []string{SiteA, SiteB} {
+		pp.Proxy.Nameservers[other] = []string{hostPort(t.Ports[other].NS)}
+	}
+	return &pp
 }
 
 func localFirst(all []string, local string) []string {

@@ -21,6 +21,7 @@
 //	|                                        |                                                                | CASOrdered (controller)         |
 //	| traffic                                | weights {dc: w}, topic_overrides {topic: {dc: w}}, blocked_dcs | CASTraffic                      |
 //	| offsets/<group>/<topic>/<dc>/<queue>   | offset, updated_at                                             | PutOffsets (batched)            |
+//	| consumers/<group>/<dc>/<proxy-id>      | proxy, dc; under a lease of the consumer TTL (about 10 s)      | each proxy (package proxy)      |
 //	| controller/leader                      | the controller election (etcd concurrency.Election)            | controller                      |
 //	| controller/state                       | the failover state machine                                     | PutJSON (controller)            |
 //	| drills/<id>                            | drill records and results                                      | PutJSON (drills)                |

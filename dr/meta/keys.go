@@ -19,6 +19,10 @@ const (
 	KeyControllerState = "controller/state"
 	// KeyDrills is the prefix of drill records: drills/<id>.
 	KeyDrills = "drills/"
+	// KeyConsumers is the prefix of consumer presence:
+	// consumers/<group>/<dc>/<proxy-id>, put by each proxy under a lease
+	// while the group has live consumers there (package proxy).
+	KeyConsumers = "consumers/"
 )
 
 // Relative key prefixes of the typed records.

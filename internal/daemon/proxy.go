@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/logging"
+	"github.com/duomq/duomq/internal/serve"
+	"github.com/duomq/duomq/nameserver"
+	"github.com/duomq/duomq/proxy"
+)
+
+// ProxyProcess is the configuration of one proxy service (the file of
+// `duomq proxy --config`).
+type ProxyProcess struct {
+	Proxy proxy.Config   `mapstructure:"proxy" json:"proxy"`
+	Log   logging.Config `mapstructure:"log" json:"log"`
+}
+
+// DefaultProxyProcess returns the defaults of `duomq proxy`.
+func DefaultProxyProcess() ProxyProcess {
+	return ProxyProcess{Proxy: proxy.DefaultConfig(), Log: logging.DefaultConfig()}
+}
+
+// ProxyMeta is metadata access a process already has (a site shares one
+// between its components). The zero value makes RunProxy connect to the
+// configured etcd endpoints and keep its own cache.
+type ProxyMeta struct {
+	Store *meta.Store
+	Cache *meta.Cache
+}
+
+// RunProxy serves a proxy until ctx ends.
+func RunProxy(ctx context.Context, pc ProxyProcess, pm ProxyMeta, d Deps) error {
+	logger := d.logger()
+	reg := d.registry()
+	cfg := pc.Proxy
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.ID == "" {
+		cfg.ID = proxy.DefaultID(cfg.DC)
+	}
+	if pm.Store == nil {
+		if len(cfg.Etcd) == 0 {
+			return fmt.Errorf("proxy config: etcd-endpoints is empty: the proxy needs the metadata service: %w", proxy.ErrInvalidConfig)
+		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return fmt.Errorf("metadata service %v: %w", cfg.Etcd, err)
+		}
+		defer cli.Close()
+		pm.Store = meta.New(cli, meta.Options{Logger: logger})
+	}
+	if pm.Cache == nil {
+		cache, err := meta.NewCache(ctx, pm.Store)
+		if err != nil {
+			return fmt.Errorf("metadata cache: %w", err)
+		}
+		defer cache.Close()
+		pm.Cache = cache
+	}
+	routes := map[string]proxy.Routes{}
+	for dc, addrs := range cfg.Nameservers {
+		rc, err := nameserver.NewRouteClient(addrs, cfg.RouteRefresh)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		routes[dc] = rc
+	}
+	presence := proxy.NewEtcdPresence(pm.Store.Client(), pm.Store.Key(meta.KeyConsumers), cfg.DC, cfg.ID, cfg.ConsumerTTL, logger)
+	p, err := proxy.New(cfg, proxy.Deps{Meta: pm.Cache, Ordered: pm.Store, Routes: routes, Presence: presence, Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	opts, err := p.ServerOptions()
+	if err != nil {
+		return err
+	}
+	gl, ml, err := listen2(cfg.Listen, cfg.MetricsListen)
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer(opts...)
+	p.Register(gs)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve.GRPC(gctx, gs, gl, 5*time.Second) })
+	g.Go(func() error { return serve.Metrics(gctx, ml, reg) })
+	g.Go(func() error { return p.Run(gctx) })
+	g.Go(func() error { return presence.Run(gctx) })
+	ep := endpoints(gl, ml)
+	d.ready(ep)
+	logger.Info("proxy serving", "dc", cfg.DC, "id", cfg.ID, "grpc", ep.GRPC, "metrics", ep.Metrics, "tls", cfg.TLS.Enabled(), "auth", cfg.Auth.Enabled)
+	return g.Wait()
+}
