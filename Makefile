@@ -44,9 +44,10 @@ check-generated:
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
-## bench: storage benchmarks (with their references) and the broker bench
+## bench: storage and proxy benchmarks (with their references) and the broker bench
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./broker/...
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./proxy/
 	$(GO) run ./cmd/duomq bench broker
 
 ## dev: the local topology (same as the README's first command)

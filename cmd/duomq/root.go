@@ -16,7 +16,12 @@ func newRootCommand() *cobra.Command {
 	for _, c := range admin {
 		g.register(c)
 	}
+	apps := []*cobra.Command{newProduceCommand(g), newConsumeCommand(g), newClientsCommand(g), newDLQCommand(g)}
+	for _, c := range apps {
+		g.register(c)
+	}
 	root.AddCommand(admin...)
-	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newBenchCommand())
+	root.AddCommand(apps...)
+	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newBenchCommand())
 	return root
 }
