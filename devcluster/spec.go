@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/duomq/duomq/dr/meta/member"
 	"github.com/duomq/duomq/internal/atomicfile"
 	"github.com/duomq/duomq/internal/daemon"
+	"github.com/duomq/duomq/internal/freeport"
 	"github.com/duomq/duomq/nameserver"
 )
 
@@ -135,25 +135,8 @@ func (t *topology) addProxyPorts(path string) error {
 	return atomicfile.WriteFile(path, b, 0o644)
 }
 
-// freePorts asks the kernel for n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	out := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
-}
+// freePorts picks n loopback ports outside the kernel's ephemeral range.
+func freePorts(n int) ([]int, error) { return freeport.Take(n) }
 
 func hostPort(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
 func httpURL(p int) string  { return "http://" + hostPort(p) }
