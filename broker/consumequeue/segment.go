@@ -6,13 +6,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/duomq/duomq/internal/atomicfile"
+	"github.com/duomq/duomq/internal/mmapfile"
 	"github.com/duomq/duomq/internal/seqname"
 	"golang.org/x/sys/unix"
 )
 
 // tmpSuffix marks a file still being created; Open deletes leftovers.
-const tmpSuffix = ".tmp"
+const tmpSuffix = mmapfile.TmpSuffix
 
 // segment is one mapped file. Its mapping is fixed for its lifetime: only
 // the writer unmaps it, under the queue's exclusive lock.
@@ -28,62 +28,26 @@ func segmentName(base int64) string { return seqname.Format(base) }
 func parseSegmentName(name string) (int64, bool) { return seqname.Parse(name) }
 
 // createSegment creates a zero-filled file of size bytes for base and maps
-// it. The file appears under its real name only at full size and synced, so
-// a crash never leaves a short file behind.
+// it (package mmapfile: never a short file after a crash).
 func createSegment(dir string, base int64, size int) (*segment, error) {
 	path := filepath.Join(dir, segmentName(base))
-	tmp := path + tmpSuffix
-	if err := writeZeroFile(tmp, size); err != nil {
-		os.Remove(tmp)
-		return nil, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	data, err := mmapfile.Create(path, size, nil)
+	if err != nil {
 		return nil, fmt.Errorf("consumequeue: create segment: %w", err)
 	}
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return nil, err
-	}
-	return openSegment(path, base, size)
-}
-
-func writeZeroFile(path string, size int) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("consumequeue: create segment: %w", err)
-	}
-	err = f.Truncate(int64(size))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("consumequeue: create segment: %w", err)
-	}
-	return nil
+	return &segment{base: base, path: path, data: data}, nil
 }
 
 // openSegment maps an existing file, which must be exactly size bytes.
 func openSegment(path string, base int64, size int) (*segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	data, err := mmapfile.Map(path, func(n int64) error {
+		if n != int64(size) {
+			return fmt.Errorf("%w: %s is %d bytes, want %d", ErrCorruption, path, n, size)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("consumequeue: open segment: %w", err)
-	}
-	// The mapping outlives the descriptor; closing it keeps the number of
-	// open files independent of the number of queues.
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("consumequeue: open segment: %w", err)
-	}
-	if fi.Size() != int64(size) {
-		return nil, fmt.Errorf("%w: %s is %d bytes, want %d", ErrCorruption, path, fi.Size(), size)
-	}
-	data, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("consumequeue: mmap %s: %w", path, err)
 	}
 	return &segment{base: base, path: path, data: data}, nil
 }
@@ -126,7 +90,7 @@ func (s *segment) unmap() error {
 	if s.data == nil {
 		return nil
 	}
-	err := unix.Munmap(s.data)
+	err := mmapfile.Unmap(s.data)
 	s.data = nil
 	if err != nil {
 		return fmt.Errorf("consumequeue: munmap %s: %w", s.path, err)

@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/duomq/duomq/internal/atomicfile"
+	"github.com/duomq/duomq/internal/mmapfile"
 	"github.com/duomq/duomq/internal/seqname"
 	"golang.org/x/sys/unix"
 )
 
-const tmpSuffix = ".tmp"
+const tmpSuffix = mmapfile.TmpSuffix
 
 // file is one mapped index file. hdr and dirty belong to the writer (wmu);
 // data is replaced only under the index's exclusive lock.
@@ -26,68 +26,38 @@ func fileName(name int64) string { return seqname.Format(name) }
 
 func parseFileName(s string) (int64, bool) { return seqname.Parse(s) }
 
-// createFile creates an empty index file with the geometry of opts. It
-// appears under its real name only complete and synced.
+// createFile creates an empty index file with the geometry of opts (package
+// mmapfile: it appears under its real name only complete and synced).
 func createFile(dir string, name int64, opts Options) (*file, error) {
 	hdr := header{slots: uint32(opts.SlotCount), capacity: uint32(opts.EntriesPerFile)}
+	head := make([]byte, headerSize)
+	hdr.encode(head)
 	path := filepath.Join(dir, fileName(name))
-	tmp := path + tmpSuffix
-	if err := writeEmptyFile(tmp, hdr); err != nil {
-		os.Remove(tmp)
-		return nil, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	data, err := mmapfile.Create(path, hdr.fileSize(), head)
+	if err != nil {
 		return nil, fmt.Errorf("index: create file: %w", err)
 	}
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return nil, err
-	}
-	return openFile(path, name)
-}
-
-func writeEmptyFile(path string, hdr header) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("index: create file: %w", err)
-	}
-	buf := make([]byte, headerSize)
-	hdr.encode(buf)
-	_, err = f.Write(buf)
-	if err == nil {
-		err = f.Truncate(int64(hdr.fileSize()))
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("index: create file: %w", err)
-	}
-	return nil
+	return newFile(path, name, data)
 }
 
 // openFile maps an existing file and checks its header.
 func openFile(path string, name int64) (*file, error) {
-	fd, err := os.OpenFile(path, os.O_RDWR, 0)
+	data, err := mmapfile.Map(path, func(n int64) error {
+		if n < headerSize || n > 1<<31 {
+			return fmt.Errorf("%w: %s is %d bytes", ErrCorruption, path, n)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("index: open file: %w", err)
 	}
-	defer fd.Close() // the mapping outlives the descriptor
-	fi, err := fd.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("index: open file: %w", err)
-	}
-	if fi.Size() < headerSize || fi.Size() > 1<<31 {
-		return nil, fmt.Errorf("%w: %s is %d bytes", ErrCorruption, path, fi.Size())
-	}
-	data, err := unix.Mmap(int(fd.Fd()), 0, int(fi.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("index: mmap %s: %w", path, err)
-	}
+	return newFile(path, name, data)
+}
+
+// newFile wraps a mapping after checking its header.
+func newFile(path string, name int64, data []byte) (*file, error) {
 	f := &file{name: name, path: path, data: data}
+	var err error
 	if f.hdr, err = decodeHeader(data, len(data)); err != nil {
 		f.unmap()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -185,7 +155,7 @@ func (f *file) unmap() error {
 	if f.data == nil {
 		return nil
 	}
-	err := unix.Munmap(f.data)
+	err := mmapfile.Unmap(f.data)
 	f.data = nil
 	if err != nil {
 		return fmt.Errorf("index: munmap %s: %w", f.path, err)
