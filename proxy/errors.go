@@ -170,7 +170,7 @@ func topicNotFound(name string) error {
 }
 
 func groupNotFound(name string) error {
-	return errorf(ErrGroupNotFound, "group %q does not exist: create it with: duomq group create %s --topic TOPIC", name, name)
+	return errorf(ErrGroupNotFound, "group %q does not exist: create it with: duomq group create %s", name, name)
 }
 
 // codeOf is the gRPC code of a handler's converted error, for metrics.

@@ -53,7 +53,12 @@ func (p *Proxy) Receive(ctx context.Context, req *proxypb.ReceiveRequest) (*prox
 		p.publishGroups()
 	}
 	targets := p.popTargets(ctx, g, t, tagList(req.GetTagExpression(), g, t.Name))
-	msgs := p.popSweep(ctx, g.Name, targets, base, limit)
+	var msgs []*proxypb.ReceivedMessage
+	if len(targets) > 1 && limit >= len(targets) {
+		msgs = p.popSweepParallel(ctx, targets, base, limit)
+	} else {
+		msgs = p.popSweep(ctx, g.Name, targets, base, limit)
+	}
 	if len(msgs) == 0 && wait > 0 {
 		msgs = p.popLongPoll(ctx, targets, base, limit, wait)
 	}
@@ -202,6 +207,35 @@ func (p *Proxy) popSweep(ctx context.Context, group string, targets []popTarget,
 		}
 		got, _ := p.pop(ctx, targets[(start+k)%len(targets)], base, limit-len(out), 0)
 		out = append(out, got...)
+	}
+	return out
+}
+
+// popSweepParallel asks every target at once, without waiting, for an
+// equal share of the budget (one round trip instead of one per target),
+// then tops up from the targets that filled their share, which may hold
+// more. No call is cancelled, so no popped message is lost in a cancelled
+// answer, and the answer never exceeds limit.
+func (p *Proxy) popSweepParallel(ctx context.Context, targets []popTarget, base *brokerpb.PopRequest, limit int) []*proxypb.ReceivedMessage {
+	share := limit / len(targets)
+	got := make([][]*proxypb.ReceivedMessage, len(targets))
+	var wg sync.WaitGroup
+	for i, tg := range targets {
+		wg.Go(func() { got[i], _ = p.pop(ctx, tg, base, share, 0) })
+	}
+	wg.Wait()
+	var out []*proxypb.ReceivedMessage
+	for _, g := range got {
+		out = append(out, g...)
+	}
+	for i, tg := range targets {
+		if len(out) >= limit || ctx.Err() != nil {
+			break
+		}
+		if len(got[i]) == share {
+			more, _ := p.pop(ctx, tg, base, limit-len(out), 0)
+			out = append(out, more...)
+		}
 	}
 	return out
 }

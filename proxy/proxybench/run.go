@@ -73,7 +73,7 @@ func (t *Target) setup(ctx context.Context) error {
 	if _, err := t.store.CreateTopic(ctx, meta.Topic{Name: t.topic, Queues: 8}); err != nil {
 		return err
 	}
-	if _, err := t.store.CreateGroup(ctx, meta.Group{Name: t.group}); err != nil {
+	if err := t.createGroup(ctx, t.group); err != nil {
 		return err
 	}
 	// Routes reach the proxy with the brokers' next heartbeat.
@@ -124,6 +124,23 @@ func (t *Target) sendDirect(body []byte) op {
 	}
 }
 
+// createGroup creates a group and waits until the proxy knows it (its
+// metadata cache follows etcd by a watch): a read-only call that names the
+// group answers NOT_FOUND until then.
+func (t *Target) createGroup(ctx context.Context, group string) error {
+	if _, err := t.store.CreateGroup(ctx, meta.Group{Name: group}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := t.px.ListDeadLetters(ctx, &proxypb.ListDeadLettersRequest{Group: group, MaxMessages: 1})
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Produce measures sends of one message.
 func (t *Target) Produce(ctx context.Context, o Options) (Result, error) {
 	r := newResult("produce", t.DC, o)
@@ -143,7 +160,7 @@ func (t *Target) Consume(ctx context.Context, o Options) (Result, error) {
 		return r, err
 	}
 	direct := "bench-direct-" + fmt.Sprint(time.Now().UnixNano())
-	if _, err := t.store.CreateGroup(ctx, meta.Group{Name: direct}); err != nil {
+	if err := t.createGroup(ctx, direct); err != nil {
 		return r, err
 	}
 	defer t.store.DeleteGroup(context.Background(), direct)
@@ -246,7 +263,7 @@ func stamped(size int, send func(ctx context.Context, body []byte) error) op {
 
 func (t *Target) e2eProxy(ctx context.Context, o Options, load float64) (Latency, error) {
 	group := "bench-e2e-" + fmt.Sprint(time.Now().UnixNano())
-	if _, err := t.store.CreateGroup(ctx, meta.Group{Name: group}); err != nil {
+	if err := t.createGroup(ctx, group); err != nil {
 		return Latency{}, err
 	}
 	defer t.store.DeleteGroup(context.Background(), group)
