@@ -22,6 +22,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(admin...)
 	root.AddCommand(apps...)
-	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newBenchCommand())
+	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newBenchCommand(), newConfigCommand())
 	return root
 }
