@@ -6,6 +6,7 @@ set -u
 need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} = 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "setup: missing ${need[*]} and no apt-get here; install them by hand" >&2; exit 0
