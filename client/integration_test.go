@@ -183,7 +183,9 @@ func (h *harness) batch(t *testing.T) {
 	c := h.client(t, testcluster.DCA, nil)
 	var msgs []*client.Message
 	var want []string
-	for i := range 50 {
+	// Over MaxBatch, so the batch is split into two requests.
+	n := client.MaxBatch + 6
+	for i := range n {
 		msgs = append(msgs, &client.Message{Topic: "it-batch", Body: []byte("b" + strconv.Itoa(i))})
 		want = append(want, "b"+strconv.Itoa(i))
 	}
@@ -197,8 +199,8 @@ func (h *harness) batch(t *testing.T) {
 		}
 	}
 	sc, _ := c.NewSimpleConsumer("it-batch-g", "it-batch", "*", client.WithConsumeFrom(client.ConsumeFromEarliest))
-	if got := bodies(receiveAll(t, sc, 50, 10*time.Second)); !sameSet(got, want) {
-		t.Fatalf("received %d of 50", len(got))
+	if got := bodies(receiveAll(t, sc, n, 20*time.Second)); !sameSet(got, want) {
+		t.Fatalf("received %d of %d", len(got), n)
 	}
 }
 

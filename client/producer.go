@@ -41,9 +41,14 @@ func (p *Producer) Send(ctx context.Context, m *Message) (SendReceipt, error) {
 	return rs[0], nil
 }
 
-// SendBatch stores messages, one request per topic, and returns their
-// receipts in the order of msgs. On an error the receipts of the topics
-// already stored are filled in and the rest are zero.
+// MaxBatch is the most messages one request carries (the proxy's default
+// limit); SendBatch splits larger batches.
+const MaxBatch = 1024
+
+// SendBatch stores messages, one request per topic and per MaxBatch
+// messages, and returns their receipts in the order of msgs. On an error
+// the receipts of the requests already stored are filled in and the rest
+// are zero.
 func (p *Producer) SendBatch(ctx context.Context, msgs []*Message) ([]SendReceipt, error) {
 	out := make([]SendReceipt, len(msgs))
 	var order []string
@@ -55,20 +60,33 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []*Message) ([]SendReceip
 		byTopic[m.Topic] = append(byTopic[m.Topic], i)
 	}
 	for _, topic := range order {
-		idx := byTopic[topic]
-		batch := make([]*Message, len(idx))
-		for j, i := range idx {
-			batch[j] = msgs[i]
-		}
-		rs, err := p.send(ctx, topic, batch)
-		if err != nil {
-			return out, err
-		}
-		for j, i := range idx {
-			out[i] = rs[j]
+		all := byTopic[topic]
+		for len(all) > 0 {
+			idx := all[:min(len(all), MaxBatch)]
+			all = all[len(idx):]
+			if err := p.sendChunk(ctx, topic, msgs, idx, out); err != nil {
+				return out, err
+			}
 		}
 	}
 	return out, nil
+}
+
+// sendChunk sends msgs[idx...] of one topic as one request and fills
+// their receipts into out.
+func (p *Producer) sendChunk(ctx context.Context, topic string, msgs []*Message, idx []int, out []SendReceipt) error {
+	batch := make([]*Message, len(idx))
+	for j, i := range idx {
+		batch[j] = msgs[i]
+	}
+	rs, err := p.send(ctx, topic, batch)
+	if err != nil {
+		return err
+	}
+	for j, i := range idx {
+		out[i] = rs[j]
+	}
+	return nil
 }
 
 // SendAsync sends m in the background and calls done with the outcome
