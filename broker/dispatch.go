@@ -79,7 +79,8 @@ func (b *Broker) dispatchRecord(pos int64, rec []byte) error {
 		return nil
 	}
 	e := consumequeue.Entry{Pos: pos, Size: int32(len(rec)), TagHash: consumequeue.TagHash(m.Tag)}
-	if err := b.dispatchEntry(q, &m, e, pos); err != nil || !b.indexed(q, &m, e) {
+	placed, err := b.dispatchEntry(q, &m, e, pos)
+	if err != nil || !placed {
 		return err
 	}
 	if m.Topic == ScheduleTopic {
@@ -102,31 +103,26 @@ func (b *Broker) dispatchRecord(pos int64, rec []byte) error {
 // loss; queue slots carry no checksum) is cut off with everything after it
 // and rewritten. An offset above the max (a gap: records of a deleted topic
 // re-dispatched into one recreated with the same name) is skipped.
-func (b *Broker) dispatchEntry(q *queue, m *commitlog.Message, e consumequeue.Entry, pos int64) error {
+// placed reports whether the queue now holds e at the record's offset (so
+// its id and keys belong in the index).
+func (b *Broker) dispatchEntry(q *queue, m *commitlog.Message, e consumequeue.Entry, pos int64) (placed bool, err error) {
 	max := q.cq.MaxOffset()
 	if m.QueueOffset < max {
 		if old, err := q.cq.Get(m.QueueOffset); err == nil && old == e {
-			return nil
+			return true, nil
 		}
 		b.log.Warn("rewriting consume queue entry that differs from the commitlog", "topic", m.Topic, "queue", m.QueueID, "offset", m.QueueOffset)
 		if err := q.cq.TruncateTo(m.QueueOffset); err != nil {
-			return err
+			return false, err
 		}
 		max = m.QueueOffset
 	}
 	if m.QueueOffset > max {
 		b.metrics.dispatchSkipped.Inc()
 		b.log.Warn("dispatch skipped record with unexpected offset", "topic", m.Topic, "queue", m.QueueID, "offset", m.QueueOffset, "expected", max, "pos", pos)
-		return nil
+		return false, nil
 	}
-	return q.cq.Append(m.QueueOffset, e)
-}
-
-// indexed reports whether the record's queue entry is the one at pos (so
-// its id and keys belong in the index).
-func (b *Broker) indexed(q *queue, m *commitlog.Message, e consumequeue.Entry) bool {
-	got, err := q.cq.Get(m.QueueOffset)
-	return err == nil && got == e
+	return true, q.cq.Append(m.QueueOffset, e)
 }
 
 // wake releases every long-polling reader to look again.
