@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/duomq/duomq/api/brokerpb"
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/latency"
 	"github.com/duomq/duomq/internal/testcluster"
 	"github.com/duomq/duomq/proxy"
 )
@@ -74,11 +74,10 @@ func measure(b *testing.B, parallel bool, op func(context.Context) error) {
 		})
 	}
 	b.StopTimer()
-	slices.Sort(lat)
 	if len(lat) == 0 {
 		return
 	}
-	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
-	b.ReportMetric(pct(0.50), "p50-µs")
-	b.ReportMetric(pct(0.99), "p99-µs")
+	l := latency.Summarize(lat)
+	b.ReportMetric(l.P50us, "p50-µs")
+	b.ReportMetric(l.P99us, "p99-µs")
 }

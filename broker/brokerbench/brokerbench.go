@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/duomq/duomq/broker"
+	"github.com/duomq/duomq/internal/latency"
 )
 
 // Options sizes the run.
@@ -33,12 +33,8 @@ func DefaultOptions() Options {
 	return Options{MessageSize: 1024, Duration: 3 * time.Second, Producers: 64}
 }
 
-// Latency summarises a latency distribution in microseconds.
-type Latency struct {
-	P50us float64 `json:"p50_us"`
-	P99us float64 `json:"p99_us"`
-	N     int     `json:"n"`
-}
+// Latency is a distribution in microseconds.
+type Latency = latency.Summary
 
 // Result is what one run measured.
 type Result struct {
@@ -230,14 +226,7 @@ func pullAll(ctx context.Context, b *broker.Broker) (float64, Latency, error) {
 	return float64(total) / time.Since(start).Seconds(), summarize(lats), nil
 }
 
-func summarize(d []time.Duration) Latency {
-	if len(d) == 0 {
-		return Latency{}
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	q := func(p float64) float64 { return float64(d[int(p*float64(len(d)-1))].Nanoseconds()) / 1e3 }
-	return Latency{P50us: q(0.50), P99us: q(0.99), N: len(d)}
-}
+func summarize(d []time.Duration) Latency { return latency.Summarize(d) }
 
 // reference measures the disk: fsyncs per second of small appends (the
 // group-commit ceiling per producer), and fsynced 1 MiB chunks per second.

@@ -14,10 +14,11 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/duomq/duomq/internal/latency"
 )
 
 // Options size a run.
@@ -34,11 +35,7 @@ func DefaultOptions() Options {
 }
 
 // Latency is a distribution in microseconds.
-type Latency struct {
-	P50us float64 `json:"p50_us"`
-	P99us float64 `json:"p99_us"`
-	N     int     `json:"n"`
-}
+type Latency = latency.Summary
 
 // Path is one measured path (via the proxy, or straight to a broker).
 type Path struct {
@@ -146,14 +143,7 @@ func openLoop(ctx context.Context, workers int, rate float64, d time.Duration, f
 	return summarize(lats), errs.Load()
 }
 
-func summarize(d []time.Duration) Latency {
-	if len(d) == 0 {
-		return Latency{}
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	q := func(p float64) float64 { return float64(d[int(p*float64(len(d)-1))].Nanoseconds()) / 1e3 }
-	return Latency{P50us: q(0.5), P99us: q(0.99), N: len(d)}
-}
+func summarize(d []time.Duration) Latency { return latency.Summarize(d) }
 
 // measurePair measures both paths: max rates closed-loop, then latency
 // open-loop at the same offered load (a fraction of the proxy's max).

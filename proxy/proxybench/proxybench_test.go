@@ -38,14 +38,3 @@ func TestOpenLoopOffersTheRate(t *testing.T) {
 		t.Fatalf("a no-op took %v µs at p99", lat.P99us)
 	}
 }
-
-func TestSummarize(t *testing.T) {
-	d := make([]time.Duration, 100)
-	for i := range d {
-		d[i] = time.Duration(100-i) * time.Microsecond
-	}
-	l := summarize(d)
-	if l.N != 100 || l.P50us != 50 || l.P99us != 99 {
-		t.Fatalf("%+v", l)
-	}
-}
