@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/duomq/duomq/internal/etcdtest"
 	"github.com/duomq/duomq/proxy/auth"
 )
 
@@ -121,7 +122,7 @@ func TestHeartbeatAnnouncesClient(t *testing.T) {
 	if _, err := c.NewSimpleConsumer("g1", "t", "*"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool {
+	etcdtest.Eventually(t, 5*time.Second, func() bool {
 		hb := f.lastHeartbeat()
 		return hb != nil && slices.Equal(hb.ProducerTopics, []string{"t"}) && slices.Equal(hb.ConsumerGroups, []string{"g1"})
 	}, "heartbeat with topics and groups")
@@ -150,7 +151,7 @@ func TestIDCByIPPicksOwnProxy(t *testing.T) {
 		t.Fatalf("IDC %q from %q via %s, want idc-b from ip via %s", c.IDC(), c.IDCSource(), c.Target(), addrB)
 	}
 	c.NewProducer()
-	eventually(t, 5*time.Second, func() bool { return fb.lastHeartbeat() != nil }, "heartbeat to idc-b's proxy")
+	etcdtest.Eventually(t, 5*time.Second, func() bool { return fb.lastHeartbeat() != nil }, "heartbeat to idc-b's proxy")
 	if fa.lastHeartbeat() != nil {
 		t.Fatal("heartbeat went to the other IDC's proxy")
 	}
@@ -176,7 +177,7 @@ func TestIDCLearnedFromSingleProxy(t *testing.T) {
 		t.Fatalf("IDC %q before any source gave one", c.IDC())
 	}
 	c.NewProducer()
-	eventually(t, 5*time.Second, func() bool { return c.IDC() == "idc-b" }, "IDC learned from the proxy")
+	etcdtest.Eventually(t, 5*time.Second, func() bool { return c.IDC() == "idc-b" }, "IDC learned from the proxy")
 	if c.IDCSource() != SourceProxy {
 		t.Fatalf("source %q", c.IDCSource())
 	}
@@ -262,7 +263,7 @@ func TestPushConsumerRetriesFailedHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 }, "redelivery")
+	etcdtest.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 }, "redelivery")
 	pc.Close()
 	mu.Lock()
 	defer mu.Unlock()

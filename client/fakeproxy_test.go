@@ -227,15 +227,3 @@ func newTestClient(t *testing.T, cfg Config, opts ...Option) *Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
-
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: "+msg, args...)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

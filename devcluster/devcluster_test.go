@@ -24,6 +24,7 @@ import (
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/clusterfile"
+	"github.com/duomq/duomq/internal/etcdtest"
 )
 
 var binary string
@@ -58,13 +59,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	etcdtest.Eventually(t, d, cond, "%s", what)
 }
 
 // startDev runs a supervisor until the test ends and returns its cluster file.

@@ -93,7 +93,7 @@ func loadOrAllocate(o Options) (topology, error) {
 		if s != SiteWitness {
 			n += 4 + 2*o.BrokersPerDC
 		}
-		free, err := freePorts(n)
+		free, err := freeport.Take(n)
 		if err != nil {
 			return t, err
 		}
@@ -120,7 +120,7 @@ func (t *topology) addProxyPorts(path string) error {
 		if p.Proxy != [2]int{} {
 			continue
 		}
-		free, err := freePorts(2)
+		free, err := freeport.Take(2)
 		if err != nil {
 			return err
 		}
@@ -134,9 +134,6 @@ func (t *topology) addProxyPorts(path string) error {
 	b, _ := json.MarshalIndent(t, "", "  ")
 	return atomicfile.WriteFile(path, b, 0o644)
 }
-
-// freePorts picks n loopback ports outside the kernel's ephemeral range.
-func freePorts(n int) ([]int, error) { return freeport.Take(n) }
 
 func hostPort(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
 func httpURL(p int) string  { return "http://" + hostPort(p) }

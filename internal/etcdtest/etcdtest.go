@@ -71,7 +71,7 @@ func memberNames(n int) []string {
 }
 
 func start(t testing.TB, n int) (*Cluster, error) {
-	ports, err := freePorts(2 * n)
+	ports, err := freeport.Take(2 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +114,6 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
-
-// freePorts picks n loopback ports outside the kernel's ephemeral range.
-func freePorts(n int) ([]int, error) { return freeport.Take(n) }
 
 func isAddrInUse(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "address already in use")
