@@ -2361,6 +2361,971 @@ func (x *ChangeInvisibleDurationResponse) GetReceiptHandle() string {
 	return ""
 }
 
+type ReplicaFetchRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Topic   string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	QueueId uint32                 `protobuf:"varint,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// First offset wanted; every record before it is held by the follower.
+	Offset int64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Epoch of the follower's record at offset-1 (0 when offset is 0).
+	LastEpoch   uint64 `protobuf:"varint,4,opt,name=last_epoch,json=lastEpoch,proto3" json:"last_epoch,omitempty"`
+	MaxMessages int32  `protobuf:"varint,5,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"`
+	MaxBytes    int32  `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	WaitMillis  int64  `protobuf:"varint,7,opt,name=wait_millis,json=waitMillis,proto3" json:"wait_millis,omitempty"`
+	// The follower's DC: its acknowledgement counts for sync sends.
+	FollowerDc    string `protobuf:"bytes,8,opt,name=follower_dc,json=followerDc,proto3" json:"follower_dc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaFetchRequest) Reset() {
+	*x = ReplicaFetchRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaFetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaFetchRequest) ProtoMessage() {}
+
+func (x *ReplicaFetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaFetchRequest.ProtoReflect.Descriptor instead.
+func (*ReplicaFetchRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReplicaFetchRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ReplicaFetchRequest) GetQueueId() uint32 {
+	if x != nil {
+		return x.QueueId
+	}
+	return 0
+}
+
+func (x *ReplicaFetchRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ReplicaFetchRequest) GetLastEpoch() uint64 {
+	if x != nil {
+		return x.LastEpoch
+	}
+	return 0
+}
+
+func (x *ReplicaFetchRequest) GetMaxMessages() int32 {
+	if x != nil {
+		return x.MaxMessages
+	}
+	return 0
+}
+
+func (x *ReplicaFetchRequest) GetMaxBytes() int32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *ReplicaFetchRequest) GetWaitMillis() int64 {
+	if x != nil {
+		return x.WaitMillis
+	}
+	return 0
+}
+
+func (x *ReplicaFetchRequest) GetFollowerDc() string {
+	if x != nil {
+		return x.FollowerDc
+	}
+	return ""
+}
+
+type ReplicaFetchResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Messages []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// The leader's next offset of the queue (the follower's lag is
+	// leader_next_offset - the follower's next offset).
+	LeaderNextOffset int64 `protobuf:"varint,2,opt,name=leader_next_offset,json=leaderNextOffset,proto3" json:"leader_next_offset,omitempty"`
+	// The follower's log diverges: it must truncate to truncate_to first.
+	Diverging  bool   `protobuf:"varint,3,opt,name=diverging,proto3" json:"diverging,omitempty"`
+	TruncateTo int64  `protobuf:"varint,4,opt,name=truncate_to,json=truncateTo,proto3" json:"truncate_to,omitempty"`
+	Epoch      uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The leader's first offset (retention may have removed older records).
+	LeaderMinOffset int64 `protobuf:"varint,6,opt,name=leader_min_offset,json=leaderMinOffset,proto3" json:"leader_min_offset,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReplicaFetchResponse) Reset() {
+	*x = ReplicaFetchResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaFetchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaFetchResponse) ProtoMessage() {}
+
+func (x *ReplicaFetchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaFetchResponse.ProtoReflect.Descriptor instead.
+func (*ReplicaFetchResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReplicaFetchResponse) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *ReplicaFetchResponse) GetLeaderNextOffset() int64 {
+	if x != nil {
+		return x.LeaderNextOffset
+	}
+	return 0
+}
+
+func (x *ReplicaFetchResponse) GetDiverging() bool {
+	if x != nil {
+		return x.Diverging
+	}
+	return false
+}
+
+func (x *ReplicaFetchResponse) GetTruncateTo() int64 {
+	if x != nil {
+		return x.TruncateTo
+	}
+	return 0
+}
+
+func (x *ReplicaFetchResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReplicaFetchResponse) GetLeaderMinOffset() int64 {
+	if x != nil {
+		return x.LeaderMinOffset
+	}
+	return 0
+}
+
+type ReplicaAppendRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Topic   string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	QueueId uint32                 `protobuf:"varint,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// Must equal the queue's next offset here (else OFFSET_MISMATCH).
+	Offset int64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Records as the leader stored them (id, epoch, born and store time).
+	Messages      []*Message `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaAppendRequest) Reset() {
+	*x = ReplicaAppendRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaAppendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaAppendRequest) ProtoMessage() {}
+
+func (x *ReplicaAppendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaAppendRequest.ProtoReflect.Descriptor instead.
+func (*ReplicaAppendRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ReplicaAppendRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ReplicaAppendRequest) GetQueueId() uint32 {
+	if x != nil {
+		return x.QueueId
+	}
+	return 0
+}
+
+func (x *ReplicaAppendRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ReplicaAppendRequest) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+type ReplicaAppendResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NextOffset    int64                  `protobuf:"varint,1,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaAppendResponse) Reset() {
+	*x = ReplicaAppendResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaAppendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaAppendResponse) ProtoMessage() {}
+
+func (x *ReplicaAppendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaAppendResponse.ProtoReflect.Descriptor instead.
+func (*ReplicaAppendResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ReplicaAppendResponse) GetNextOffset() int64 {
+	if x != nil {
+		return x.NextOffset
+	}
+	return 0
+}
+
+type ReplicaTruncateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	QueueId       uint32                 `protobuf:"varint,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaTruncateRequest) Reset() {
+	*x = ReplicaTruncateRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaTruncateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaTruncateRequest) ProtoMessage() {}
+
+func (x *ReplicaTruncateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaTruncateRequest.ProtoReflect.Descriptor instead.
+func (*ReplicaTruncateRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ReplicaTruncateRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ReplicaTruncateRequest) GetQueueId() uint32 {
+	if x != nil {
+		return x.QueueId
+	}
+	return 0
+}
+
+func (x *ReplicaTruncateRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ReplicaTruncateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ReplicaTruncateResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Removed int64                  `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	// Where the removed records were copied (empty when none).
+	QuarantineFile string `protobuf:"bytes,2,opt,name=quarantine_file,json=quarantineFile,proto3" json:"quarantine_file,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReplicaTruncateResponse) Reset() {
+	*x = ReplicaTruncateResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaTruncateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaTruncateResponse) ProtoMessage() {}
+
+func (x *ReplicaTruncateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaTruncateResponse.ProtoReflect.Descriptor instead.
+func (*ReplicaTruncateResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ReplicaTruncateResponse) GetRemoved() int64 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+func (x *ReplicaTruncateResponse) GetQuarantineFile() string {
+	if x != nil {
+		return x.QuarantineFile
+	}
+	return ""
+}
+
+type ReplicaStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaStateRequest) Reset() {
+	*x = ReplicaStateRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaStateRequest) ProtoMessage() {}
+
+func (x *ReplicaStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaStateRequest.ProtoReflect.Descriptor instead.
+func (*ReplicaStateRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ReplicaStateRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+type QueueReplicaState struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	QueueId    uint32                 `protobuf:"varint,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	NextOffset int64                  `protobuf:"varint,2,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	LastEpoch  uint64                 `protobuf:"varint,3,opt,name=last_epoch,json=lastEpoch,proto3" json:"last_epoch,omitempty"`
+	MinOffset  int64                  `protobuf:"varint,4,opt,name=min_offset,json=minOffset,proto3" json:"min_offset,omitempty"`
+	// Followers' acknowledged offsets by DC (leader only).
+	FollowerOffsets map[string]int64 `protobuf:"bytes,5,rep,name=follower_offsets,json=followerOffsets,proto3" json:"follower_offsets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *QueueReplicaState) Reset() {
+	*x = QueueReplicaState{}
+	mi := &file_brokerpb_broker_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueReplicaState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueReplicaState) ProtoMessage() {}
+
+func (x *QueueReplicaState) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueReplicaState.ProtoReflect.Descriptor instead.
+func (*QueueReplicaState) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *QueueReplicaState) GetQueueId() uint32 {
+	if x != nil {
+		return x.QueueId
+	}
+	return 0
+}
+
+func (x *QueueReplicaState) GetNextOffset() int64 {
+	if x != nil {
+		return x.NextOffset
+	}
+	return 0
+}
+
+func (x *QueueReplicaState) GetLastEpoch() uint64 {
+	if x != nil {
+		return x.LastEpoch
+	}
+	return 0
+}
+
+func (x *QueueReplicaState) GetMinOffset() int64 {
+	if x != nil {
+		return x.MinOffset
+	}
+	return 0
+}
+
+func (x *QueueReplicaState) GetFollowerOffsets() map[string]int64 {
+	if x != nil {
+		return x.FollowerOffsets
+	}
+	return nil
+}
+
+type ReplicaStateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Primary       string                 `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	Blocked       bool                   `protobuf:"varint,3,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	Leader        bool                   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	Queues        []*QueueReplicaState   `protobuf:"bytes,5,rep,name=queues,proto3" json:"queues,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaStateResponse) Reset() {
+	*x = ReplicaStateResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaStateResponse) ProtoMessage() {}
+
+func (x *ReplicaStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaStateResponse.ProtoReflect.Descriptor instead.
+func (*ReplicaStateResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ReplicaStateResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReplicaStateResponse) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *ReplicaStateResponse) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
+func (x *ReplicaStateResponse) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *ReplicaStateResponse) GetQueues() []*QueueReplicaState {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+type FenceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FenceRequest) Reset() {
+	*x = FenceRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FenceRequest) ProtoMessage() {}
+
+func (x *FenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FenceRequest.ProtoReflect.Descriptor instead.
+func (*FenceRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *FenceRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *FenceRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type FenceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queues        []*QueueReplicaState   `protobuf:"bytes,1,rep,name=queues,proto3" json:"queues,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FenceResponse) Reset() {
+	*x = FenceResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FenceResponse) ProtoMessage() {}
+
+func (x *FenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FenceResponse.ProtoReflect.Descriptor instead.
+func (*FenceResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *FenceResponse) GetQueues() []*QueueReplicaState {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+type ConsumerOffset struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	QueueId       uint32                 `protobuf:"varint,3,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Offset        int64                  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsumerOffset) Reset() {
+	*x = ConsumerOffset{}
+	mi := &file_brokerpb_broker_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsumerOffset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsumerOffset) ProtoMessage() {}
+
+func (x *ConsumerOffset) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsumerOffset.ProtoReflect.Descriptor instead.
+func (*ConsumerOffset) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ConsumerOffset) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ConsumerOffset) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ConsumerOffset) GetQueueId() uint32 {
+	if x != nil {
+		return x.QueueId
+	}
+	return 0
+}
+
+func (x *ConsumerOffset) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+type ListConsumerOffsetsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every topic.
+	Topic         string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConsumerOffsetsRequest) Reset() {
+	*x = ListConsumerOffsetsRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConsumerOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConsumerOffsetsRequest) ProtoMessage() {}
+
+func (x *ListConsumerOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConsumerOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*ListConsumerOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListConsumerOffsetsRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+type ListConsumerOffsetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offsets       []*ConsumerOffset      `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConsumerOffsetsResponse) Reset() {
+	*x = ListConsumerOffsetsResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConsumerOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConsumerOffsetsResponse) ProtoMessage() {}
+
+func (x *ListConsumerOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConsumerOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*ListConsumerOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ListConsumerOffsetsResponse) GetOffsets() []*ConsumerOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+type SyncConsumerOffsetsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offsets       []*ConsumerOffset      `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncConsumerOffsetsRequest) Reset() {
+	*x = SyncConsumerOffsetsRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncConsumerOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncConsumerOffsetsRequest) ProtoMessage() {}
+
+func (x *SyncConsumerOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncConsumerOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*SyncConsumerOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SyncConsumerOffsetsRequest) GetOffsets() []*ConsumerOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+type SyncConsumerOffsetsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Offsets raised; the others were already as far or are being consumed here.
+	Applied       int32 `protobuf:"varint,1,opt,name=applied,proto3" json:"applied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncConsumerOffsetsResponse) Reset() {
+	*x = SyncConsumerOffsetsResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncConsumerOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncConsumerOffsetsResponse) ProtoMessage() {}
+
+func (x *SyncConsumerOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncConsumerOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*SyncConsumerOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *SyncConsumerOffsetsResponse) GetApplied() int32 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
 var File_brokerpb_broker_proto protoreflect.FileDescriptor
 
 const file_brokerpb_broker_proto_rawDesc = "" +
@@ -2544,7 +3509,81 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x0ereceipt_handle\x18\x03 \x01(\tR\rreceiptHandle\x12)\n" +
 	"\x10invisible_millis\x18\x04 \x01(\x03R\x0finvisibleMillis\"H\n" +
 	"\x1fChangeInvisibleDurationResponse\x12%\n" +
-	"\x0ereceipt_handle\x18\x01 \x01(\tR\rreceiptHandle*g\n" +
+	"\x0ereceipt_handle\x18\x01 \x01(\tR\rreceiptHandle\"\xff\x01\n" +
+	"\x13ReplicaFetchRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\rR\aqueueId\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1d\n" +
+	"\n" +
+	"last_epoch\x18\x04 \x01(\x04R\tlastEpoch\x12!\n" +
+	"\fmax_messages\x18\x05 \x01(\x05R\vmaxMessages\x12\x1b\n" +
+	"\tmax_bytes\x18\x06 \x01(\x05R\bmaxBytes\x12\x1f\n" +
+	"\vwait_millis\x18\a \x01(\x03R\n" +
+	"waitMillis\x12\x1f\n" +
+	"\vfollower_dc\x18\b \x01(\tR\n" +
+	"followerDc\"\xfb\x01\n" +
+	"\x14ReplicaFetchResponse\x124\n" +
+	"\bmessages\x18\x01 \x03(\v2\x18.duomq.broker.v1.MessageR\bmessages\x12,\n" +
+	"\x12leader_next_offset\x18\x02 \x01(\x03R\x10leaderNextOffset\x12\x1c\n" +
+	"\tdiverging\x18\x03 \x01(\bR\tdiverging\x12\x1f\n" +
+	"\vtruncate_to\x18\x04 \x01(\x03R\n" +
+	"truncateTo\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\x12*\n" +
+	"\x11leader_min_offset\x18\x06 \x01(\x03R\x0fleaderMinOffset\"\x95\x01\n" +
+	"\x14ReplicaAppendRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\rR\aqueueId\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x124\n" +
+	"\bmessages\x18\x04 \x03(\v2\x18.duomq.broker.v1.MessageR\bmessages\"8\n" +
+	"\x15ReplicaAppendResponse\x12\x1f\n" +
+	"\vnext_offset\x18\x01 \x01(\x03R\n" +
+	"nextOffset\"y\n" +
+	"\x16ReplicaTruncateRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\rR\aqueueId\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\\\n" +
+	"\x17ReplicaTruncateResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\x03R\aremoved\x12'\n" +
+	"\x0fquarantine_file\x18\x02 \x01(\tR\x0equarantineFile\"+\n" +
+	"\x13ReplicaStateRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"\xb5\x02\n" +
+	"\x11QueueReplicaState\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\rR\aqueueId\x12\x1f\n" +
+	"\vnext_offset\x18\x02 \x01(\x03R\n" +
+	"nextOffset\x12\x1d\n" +
+	"\n" +
+	"last_epoch\x18\x03 \x01(\x04R\tlastEpoch\x12\x1d\n" +
+	"\n" +
+	"min_offset\x18\x04 \x01(\x03R\tminOffset\x12b\n" +
+	"\x10follower_offsets\x18\x05 \x03(\v27.duomq.broker.v1.QueueReplicaState.FollowerOffsetsEntryR\x0ffollowerOffsets\x1aB\n" +
+	"\x14FollowerOffsetsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xb4\x01\n" +
+	"\x14ReplicaStateResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x18\n" +
+	"\aprimary\x18\x02 \x01(\tR\aprimary\x12\x18\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\x12:\n" +
+	"\x06queues\x18\x05 \x03(\v2\".duomq.broker.v1.QueueReplicaStateR\x06queues\":\n" +
+	"\fFenceRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"K\n" +
+	"\rFenceResponse\x12:\n" +
+	"\x06queues\x18\x01 \x03(\v2\".duomq.broker.v1.QueueReplicaStateR\x06queues\"o\n" +
+	"\x0eConsumerOffset\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x19\n" +
+	"\bqueue_id\x18\x03 \x01(\rR\aqueueId\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\"2\n" +
+	"\x1aListConsumerOffsetsRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"X\n" +
+	"\x1bListConsumerOffsetsResponse\x129\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1f.duomq.broker.v1.ConsumerOffsetR\aoffsets\"W\n" +
+	"\x1aSyncConsumerOffsetsRequest\x129\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1f.duomq.broker.v1.ConsumerOffsetR\aoffsets\"7\n" +
+	"\x1bSyncConsumerOffsetsResponse\x12\x18\n" +
+	"\aapplied\x18\x01 \x01(\x05R\aapplied*g\n" +
 	"\n" +
 	"Permission\x12\x13\n" +
 	"\x0fPERMISSION_NONE\x10\x00\x12\x14\n" +
@@ -2554,7 +3593,7 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x0fInitialPosition\x12\x1b\n" +
 	"\x17INITIAL_POSITION_LATEST\x10\x00\x12\x1d\n" +
 	"\x19INITIAL_POSITION_EARLIEST\x10\x01\x12\x1e\n" +
-	"\x1aINITIAL_POSITION_TIMESTAMP\x10\x022\xc7\v\n" +
+	"\x1aINITIAL_POSITION_TIMESTAMP\x10\x022\xf3\x10\n" +
 	"\x06Broker\x12C\n" +
 	"\x04Send\x12\x1c.duomq.broker.v1.SendRequest\x1a\x1d.duomq.broker.v1.SendResponse\x12C\n" +
 	"\x04Pull\x12\x1c.duomq.broker.v1.PullRequest\x1a\x1d.duomq.broker.v1.PullResponse\x12[\n" +
@@ -2574,7 +3613,14 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\rGetBrokerInfo\x12%.duomq.broker.v1.GetBrokerInfoRequest\x1a\x1b.duomq.broker.v1.BrokerInfo\x12@\n" +
 	"\x03Pop\x12\x1b.duomq.broker.v1.PopRequest\x1a\x1c.duomq.broker.v1.PopResponse\x12@\n" +
 	"\x03Ack\x12\x1b.duomq.broker.v1.AckRequest\x1a\x1c.duomq.broker.v1.AckResponse\x12|\n" +
-	"\x17ChangeInvisibleDuration\x12/.duomq.broker.v1.ChangeInvisibleDurationRequest\x1a0.duomq.broker.v1.ChangeInvisibleDurationResponseB.Z,github.com/duomq/duomq/api/brokerpb;brokerpbb\x06proto3"
+	"\x17ChangeInvisibleDuration\x12/.duomq.broker.v1.ChangeInvisibleDurationRequest\x1a0.duomq.broker.v1.ChangeInvisibleDurationResponse\x12[\n" +
+	"\fReplicaFetch\x12$.duomq.broker.v1.ReplicaFetchRequest\x1a%.duomq.broker.v1.ReplicaFetchResponse\x12^\n" +
+	"\rReplicaAppend\x12%.duomq.broker.v1.ReplicaAppendRequest\x1a&.duomq.broker.v1.ReplicaAppendResponse\x12d\n" +
+	"\x0fReplicaTruncate\x12'.duomq.broker.v1.ReplicaTruncateRequest\x1a(.duomq.broker.v1.ReplicaTruncateResponse\x12[\n" +
+	"\fReplicaState\x12$.duomq.broker.v1.ReplicaStateRequest\x1a%.duomq.broker.v1.ReplicaStateResponse\x12F\n" +
+	"\x05Fence\x12\x1d.duomq.broker.v1.FenceRequest\x1a\x1e.duomq.broker.v1.FenceResponse\x12p\n" +
+	"\x13ListConsumerOffsets\x12+.duomq.broker.v1.ListConsumerOffsetsRequest\x1a,.duomq.broker.v1.ListConsumerOffsetsResponse\x12p\n" +
+	"\x13SyncConsumerOffsets\x12+.duomq.broker.v1.SyncConsumerOffsetsRequest\x1a,.duomq.broker.v1.SyncConsumerOffsetsResponseB.Z,github.com/duomq/duomq/api/brokerpb;brokerpbb\x06proto3"
 
 var (
 	file_brokerpb_broker_proto_rawDescOnce sync.Once
@@ -2589,7 +3635,7 @@ func file_brokerpb_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_brokerpb_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_brokerpb_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_brokerpb_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_brokerpb_broker_proto_goTypes = []any{
 	(Permission)(0),                         // 0: duomq.broker.v1.Permission
 	(InitialPosition)(0),                    // 1: duomq.broker.v1.InitialPosition
@@ -2630,12 +3676,29 @@ var file_brokerpb_broker_proto_goTypes = []any{
 	(*AckResponse)(nil),                     // 36: duomq.broker.v1.AckResponse
 	(*ChangeInvisibleDurationRequest)(nil),  // 37: duomq.broker.v1.ChangeInvisibleDurationRequest
 	(*ChangeInvisibleDurationResponse)(nil), // 38: duomq.broker.v1.ChangeInvisibleDurationResponse
-	nil,                                     // 39: duomq.broker.v1.Message.PropertiesEntry
-	nil,                                     // 40: duomq.broker.v1.MessageInput.PropertiesEntry
+	(*ReplicaFetchRequest)(nil),             // 39: duomq.broker.v1.ReplicaFetchRequest
+	(*ReplicaFetchResponse)(nil),            // 40: duomq.broker.v1.ReplicaFetchResponse
+	(*ReplicaAppendRequest)(nil),            // 41: duomq.broker.v1.ReplicaAppendRequest
+	(*ReplicaAppendResponse)(nil),           // 42: duomq.broker.v1.ReplicaAppendResponse
+	(*ReplicaTruncateRequest)(nil),          // 43: duomq.broker.v1.ReplicaTruncateRequest
+	(*ReplicaTruncateResponse)(nil),         // 44: duomq.broker.v1.ReplicaTruncateResponse
+	(*ReplicaStateRequest)(nil),             // 45: duomq.broker.v1.ReplicaStateRequest
+	(*QueueReplicaState)(nil),               // 46: duomq.broker.v1.QueueReplicaState
+	(*ReplicaStateResponse)(nil),            // 47: duomq.broker.v1.ReplicaStateResponse
+	(*FenceRequest)(nil),                    // 48: duomq.broker.v1.FenceRequest
+	(*FenceResponse)(nil),                   // 49: duomq.broker.v1.FenceResponse
+	(*ConsumerOffset)(nil),                  // 50: duomq.broker.v1.ConsumerOffset
+	(*ListConsumerOffsetsRequest)(nil),      // 51: duomq.broker.v1.ListConsumerOffsetsRequest
+	(*ListConsumerOffsetsResponse)(nil),     // 52: duomq.broker.v1.ListConsumerOffsetsResponse
+	(*SyncConsumerOffsetsRequest)(nil),      // 53: duomq.broker.v1.SyncConsumerOffsetsRequest
+	(*SyncConsumerOffsetsResponse)(nil),     // 54: duomq.broker.v1.SyncConsumerOffsetsResponse
+	nil,                                     // 55: duomq.broker.v1.Message.PropertiesEntry
+	nil,                                     // 56: duomq.broker.v1.MessageInput.PropertiesEntry
+	nil,                                     // 57: duomq.broker.v1.QueueReplicaState.FollowerOffsetsEntry
 }
 var file_brokerpb_broker_proto_depIdxs = []int32{
-	39, // 0: duomq.broker.v1.Message.properties:type_name -> duomq.broker.v1.Message.PropertiesEntry
-	40, // 1: duomq.broker.v1.MessageInput.properties:type_name -> duomq.broker.v1.MessageInput.PropertiesEntry
+	55, // 0: duomq.broker.v1.Message.properties:type_name -> duomq.broker.v1.Message.PropertiesEntry
+	56, // 1: duomq.broker.v1.MessageInput.properties:type_name -> duomq.broker.v1.MessageInput.PropertiesEntry
 	3,  // 2: duomq.broker.v1.SendRequest.messages:type_name -> duomq.broker.v1.MessageInput
 	5,  // 3: duomq.broker.v1.SendResponse.results:type_name -> duomq.broker.v1.SendResult
 	2,  // 4: duomq.broker.v1.PullResponse.messages:type_name -> duomq.broker.v1.Message
@@ -2650,45 +3713,66 @@ var file_brokerpb_broker_proto_depIdxs = []int32{
 	1,  // 13: duomq.broker.v1.PopRequest.initial_position:type_name -> duomq.broker.v1.InitialPosition
 	2,  // 14: duomq.broker.v1.PoppedMessage.message:type_name -> duomq.broker.v1.Message
 	33, // 15: duomq.broker.v1.PopResponse.messages:type_name -> duomq.broker.v1.PoppedMessage
-	4,  // 16: duomq.broker.v1.Broker.Send:input_type -> duomq.broker.v1.SendRequest
-	7,  // 17: duomq.broker.v1.Broker.Pull:input_type -> duomq.broker.v1.PullRequest
-	9,  // 18: duomq.broker.v1.Broker.CommitOffset:input_type -> duomq.broker.v1.CommitOffsetRequest
-	11, // 19: duomq.broker.v1.Broker.QueryOffset:input_type -> duomq.broker.v1.QueryOffsetRequest
-	13, // 20: duomq.broker.v1.Broker.GetQueueOffsets:input_type -> duomq.broker.v1.GetQueueOffsetsRequest
-	15, // 21: duomq.broker.v1.Broker.OffsetForTime:input_type -> duomq.broker.v1.OffsetForTimeRequest
-	17, // 22: duomq.broker.v1.Broker.LookupByID:input_type -> duomq.broker.v1.LookupByIDRequest
-	18, // 23: duomq.broker.v1.Broker.LookupByKey:input_type -> duomq.broker.v1.LookupByKeyRequest
-	21, // 24: duomq.broker.v1.Broker.CreateTopic:input_type -> duomq.broker.v1.CreateTopicRequest
-	22, // 25: duomq.broker.v1.Broker.UpdateTopic:input_type -> duomq.broker.v1.UpdateTopicRequest
-	24, // 26: duomq.broker.v1.Broker.DeleteTopic:input_type -> duomq.broker.v1.DeleteTopicRequest
-	26, // 27: duomq.broker.v1.Broker.ListTopics:input_type -> duomq.broker.v1.ListTopicsRequest
-	28, // 28: duomq.broker.v1.Broker.SetPermission:input_type -> duomq.broker.v1.SetPermissionRequest
-	30, // 29: duomq.broker.v1.Broker.GetBrokerInfo:input_type -> duomq.broker.v1.GetBrokerInfoRequest
-	32, // 30: duomq.broker.v1.Broker.Pop:input_type -> duomq.broker.v1.PopRequest
-	35, // 31: duomq.broker.v1.Broker.Ack:input_type -> duomq.broker.v1.AckRequest
-	37, // 32: duomq.broker.v1.Broker.ChangeInvisibleDuration:input_type -> duomq.broker.v1.ChangeInvisibleDurationRequest
-	6,  // 33: duomq.broker.v1.Broker.Send:output_type -> duomq.broker.v1.SendResponse
-	8,  // 34: duomq.broker.v1.Broker.Pull:output_type -> duomq.broker.v1.PullResponse
-	10, // 35: duomq.broker.v1.Broker.CommitOffset:output_type -> duomq.broker.v1.CommitOffsetResponse
-	12, // 36: duomq.broker.v1.Broker.QueryOffset:output_type -> duomq.broker.v1.QueryOffsetResponse
-	14, // 37: duomq.broker.v1.Broker.GetQueueOffsets:output_type -> duomq.broker.v1.GetQueueOffsetsResponse
-	16, // 38: duomq.broker.v1.Broker.OffsetForTime:output_type -> duomq.broker.v1.OffsetForTimeResponse
-	19, // 39: duomq.broker.v1.Broker.LookupByID:output_type -> duomq.broker.v1.LookupResponse
-	19, // 40: duomq.broker.v1.Broker.LookupByKey:output_type -> duomq.broker.v1.LookupResponse
-	23, // 41: duomq.broker.v1.Broker.CreateTopic:output_type -> duomq.broker.v1.TopicResponse
-	23, // 42: duomq.broker.v1.Broker.UpdateTopic:output_type -> duomq.broker.v1.TopicResponse
-	25, // 43: duomq.broker.v1.Broker.DeleteTopic:output_type -> duomq.broker.v1.DeleteTopicResponse
-	27, // 44: duomq.broker.v1.Broker.ListTopics:output_type -> duomq.broker.v1.ListTopicsResponse
-	29, // 45: duomq.broker.v1.Broker.SetPermission:output_type -> duomq.broker.v1.SetPermissionResponse
-	31, // 46: duomq.broker.v1.Broker.GetBrokerInfo:output_type -> duomq.broker.v1.BrokerInfo
-	34, // 47: duomq.broker.v1.Broker.Pop:output_type -> duomq.broker.v1.PopResponse
-	36, // 48: duomq.broker.v1.Broker.Ack:output_type -> duomq.broker.v1.AckResponse
-	38, // 49: duomq.broker.v1.Broker.ChangeInvisibleDuration:output_type -> duomq.broker.v1.ChangeInvisibleDurationResponse
-	33, // [33:50] is the sub-list for method output_type
-	16, // [16:33] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	2,  // 16: duomq.broker.v1.ReplicaFetchResponse.messages:type_name -> duomq.broker.v1.Message
+	2,  // 17: duomq.broker.v1.ReplicaAppendRequest.messages:type_name -> duomq.broker.v1.Message
+	57, // 18: duomq.broker.v1.QueueReplicaState.follower_offsets:type_name -> duomq.broker.v1.QueueReplicaState.FollowerOffsetsEntry
+	46, // 19: duomq.broker.v1.ReplicaStateResponse.queues:type_name -> duomq.broker.v1.QueueReplicaState
+	46, // 20: duomq.broker.v1.FenceResponse.queues:type_name -> duomq.broker.v1.QueueReplicaState
+	50, // 21: duomq.broker.v1.ListConsumerOffsetsResponse.offsets:type_name -> duomq.broker.v1.ConsumerOffset
+	50, // 22: duomq.broker.v1.SyncConsumerOffsetsRequest.offsets:type_name -> duomq.broker.v1.ConsumerOffset
+	4,  // 23: duomq.broker.v1.Broker.Send:input_type -> duomq.broker.v1.SendRequest
+	7,  // 24: duomq.broker.v1.Broker.Pull:input_type -> duomq.broker.v1.PullRequest
+	9,  // 25: duomq.broker.v1.Broker.CommitOffset:input_type -> duomq.broker.v1.CommitOffsetRequest
+	11, // 26: duomq.broker.v1.Broker.QueryOffset:input_type -> duomq.broker.v1.QueryOffsetRequest
+	13, // 27: duomq.broker.v1.Broker.GetQueueOffsets:input_type -> duomq.broker.v1.GetQueueOffsetsRequest
+	15, // 28: duomq.broker.v1.Broker.OffsetForTime:input_type -> duomq.broker.v1.OffsetForTimeRequest
+	17, // 29: duomq.broker.v1.Broker.LookupByID:input_type -> duomq.broker.v1.LookupByIDRequest
+	18, // 30: duomq.broker.v1.Broker.LookupByKey:input_type -> duomq.broker.v1.LookupByKeyRequest
+	21, // 31: duomq.broker.v1.Broker.CreateTopic:input_type -> duomq.broker.v1.CreateTopicRequest
+	22, // 32: duomq.broker.v1.Broker.UpdateTopic:input_type -> duomq.broker.v1.UpdateTopicRequest
+	24, // 33: duomq.broker.v1.Broker.DeleteTopic:input_type -> duomq.broker.v1.DeleteTopicRequest
+	26, // 34: duomq.broker.v1.Broker.ListTopics:input_type -> duomq.broker.v1.ListTopicsRequest
+	28, // 35: duomq.broker.v1.Broker.SetPermission:input_type -> duomq.broker.v1.SetPermissionRequest
+	30, // 36: duomq.broker.v1.Broker.GetBrokerInfo:input_type -> duomq.broker.v1.GetBrokerInfoRequest
+	32, // 37: duomq.broker.v1.Broker.Pop:input_type -> duomq.broker.v1.PopRequest
+	35, // 38: duomq.broker.v1.Broker.Ack:input_type -> duomq.broker.v1.AckRequest
+	37, // 39: duomq.broker.v1.Broker.ChangeInvisibleDuration:input_type -> duomq.broker.v1.ChangeInvisibleDurationRequest
+	39, // 40: duomq.broker.v1.Broker.ReplicaFetch:input_type -> duomq.broker.v1.ReplicaFetchRequest
+	41, // 41: duomq.broker.v1.Broker.ReplicaAppend:input_type -> duomq.broker.v1.ReplicaAppendRequest
+	43, // 42: duomq.broker.v1.Broker.ReplicaTruncate:input_type -> duomq.broker.v1.ReplicaTruncateRequest
+	45, // 43: duomq.broker.v1.Broker.ReplicaState:input_type -> duomq.broker.v1.ReplicaStateRequest
+	48, // 44: duomq.broker.v1.Broker.Fence:input_type -> duomq.broker.v1.FenceRequest
+	51, // 45: duomq.broker.v1.Broker.ListConsumerOffsets:input_type -> duomq.broker.v1.ListConsumerOffsetsRequest
+	53, // 46: duomq.broker.v1.Broker.SyncConsumerOffsets:input_type -> duomq.broker.v1.SyncConsumerOffsetsRequest
+	6,  // 47: duomq.broker.v1.Broker.Send:output_type -> duomq.broker.v1.SendResponse
+	8,  // 48: duomq.broker.v1.Broker.Pull:output_type -> duomq.broker.v1.PullResponse
+	10, // 49: duomq.broker.v1.Broker.CommitOffset:output_type -> duomq.broker.v1.CommitOffsetResponse
+	12, // 50: duomq.broker.v1.Broker.QueryOffset:output_type -> duomq.broker.v1.QueryOffsetResponse
+	14, // 51: duomq.broker.v1.Broker.GetQueueOffsets:output_type -> duomq.broker.v1.GetQueueOffsetsResponse
+	16, // 52: duomq.broker.v1.Broker.OffsetForTime:output_type -> duomq.broker.v1.OffsetForTimeResponse
+	19, // 53: duomq.broker.v1.Broker.LookupByID:output_type -> duomq.broker.v1.LookupResponse
+	19, // 54: duomq.broker.v1.Broker.LookupByKey:output_type -> duomq.broker.v1.LookupResponse
+	23, // 55: duomq.broker.v1.Broker.CreateTopic:output_type -> duomq.broker.v1.TopicResponse
+	23, // 56: duomq.broker.v1.Broker.UpdateTopic:output_type -> duomq.broker.v1.TopicResponse
+	25, // 57: duomq.broker.v1.Broker.DeleteTopic:output_type -> duomq.broker.v1.DeleteTopicResponse
+	27, // 58: duomq.broker.v1.Broker.ListTopics:output_type -> duomq.broker.v1.ListTopicsResponse
+	29, // 59: duomq.broker.v1.Broker.SetPermission:output_type -> duomq.broker.v1.SetPermissionResponse
+	31, // 60: duomq.broker.v1.Broker.GetBrokerInfo:output_type -> duomq.broker.v1.BrokerInfo
+	34, // 61: duomq.broker.v1.Broker.Pop:output_type -> duomq.broker.v1.PopResponse
+	36, // 62: duomq.broker.v1.Broker.Ack:output_type -> duomq.broker.v1.AckResponse
+	38, // 63: duomq.broker.v1.Broker.ChangeInvisibleDuration:output_type -> duomq.broker.v1.ChangeInvisibleDurationResponse
+	40, // 64: duomq.broker.v1.Broker.ReplicaFetch:output_type -> duomq.broker.v1.ReplicaFetchResponse
+	42, // 65: duomq.broker.v1.Broker.ReplicaAppend:output_type -> duomq.broker.v1.ReplicaAppendResponse
+	44, // 66: duomq.broker.v1.Broker.ReplicaTruncate:output_type -> duomq.broker.v1.ReplicaTruncateResponse
+	47, // 67: duomq.broker.v1.Broker.ReplicaState:output_type -> duomq.broker.v1.ReplicaStateResponse
+	49, // 68: duomq.broker.v1.Broker.Fence:output_type -> duomq.broker.v1.FenceResponse
+	52, // 69: duomq.broker.v1.Broker.ListConsumerOffsets:output_type -> duomq.broker.v1.ListConsumerOffsetsResponse
+	54, // 70: duomq.broker.v1.Broker.SyncConsumerOffsets:output_type -> duomq.broker.v1.SyncConsumerOffsetsResponse
+	47, // [47:71] is the sub-list for method output_type
+	23, // [23:47] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_brokerpb_broker_proto_init() }
@@ -2702,7 +3786,7 @@ func file_brokerpb_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_brokerpb_broker_proto_rawDesc), len(file_brokerpb_broker_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,6 +44,13 @@ const (
 	Broker_Pop_FullMethodName                     = "/duomq.broker.v1.Broker/Pop"
 	Broker_Ack_FullMethodName                     = "/duomq.broker.v1.Broker/Ack"
 	Broker_ChangeInvisibleDuration_FullMethodName = "/duomq.broker.v1.Broker/ChangeInvisibleDuration"
+	Broker_ReplicaFetch_FullMethodName            = "/duomq.broker.v1.Broker/ReplicaFetch"
+	Broker_ReplicaAppend_FullMethodName           = "/duomq.broker.v1.Broker/ReplicaAppend"
+	Broker_ReplicaTruncate_FullMethodName         = "/duomq.broker.v1.Broker/ReplicaTruncate"
+	Broker_ReplicaState_FullMethodName            = "/duomq.broker.v1.Broker/ReplicaState"
+	Broker_Fence_FullMethodName                   = "/duomq.broker.v1.Broker/Fence"
+	Broker_ListConsumerOffsets_FullMethodName     = "/duomq.broker.v1.Broker/ListConsumerOffsets"
+	Broker_SyncConsumerOffsets_FullMethodName     = "/duomq.broker.v1.Broker/SyncConsumerOffsets"
 )
 
 // BrokerClient is the client API for Broker service.
@@ -83,6 +90,35 @@ type BrokerClient interface {
 	// again at once, i.e. a negative acknowledgement) and returns its new
 	// receipt handle.
 	ChangeInvisibleDuration(ctx context.Context, in *ChangeInvisibleDurationRequest, opts ...grpc.CallOption) (*ChangeInvisibleDurationResponse, error)
+	// Replication and fencing (the replicator and the controller; see
+	// docs/architecture.md "Replication").
+	//
+	// ReplicaFetch reads one queue from an offset for a follower in another
+	// DC, waiting up to wait_millis for new records. The request's offset
+	// acknowledges every record before it (the follower holds them durably),
+	// which is what a sync send on the leader waits for. When the follower's
+	// last epoch ended earlier on this broker, the reply says where the
+	// follower must truncate to (diverging) and carries no records.
+	ReplicaFetch(ctx context.Context, in *ReplicaFetchRequest, opts ...grpc.CallOption) (*ReplicaFetchResponse, error)
+	// ReplicaAppend stores records copied from the leader at exactly their
+	// queue offsets; only a broker that is not the topic's leader takes it.
+	ReplicaAppend(ctx context.Context, in *ReplicaAppendRequest, opts ...grpc.CallOption) (*ReplicaAppendResponse, error)
+	// ReplicaTruncate cuts a follower queue back to an offset; the records
+	// past it are copied to a quarantine file and never served again.
+	ReplicaTruncate(ctx context.Context, in *ReplicaTruncateRequest, opts ...grpc.CallOption) (*ReplicaTruncateResponse, error)
+	// ReplicaState reports, per queue of a topic, the next offset and the
+	// epoch of the last record, and the broker's role for the topic.
+	ReplicaState(ctx context.Context, in *ReplicaStateRequest, opts ...grpc.CallOption) (*ReplicaStateResponse, error)
+	// Fence raises an ordered topic's epoch and blocks its writes on this
+	// broker at once (planned switchover), returning the queues' ends.
+	Fence(ctx context.Context, in *FenceRequest, opts ...grpc.CallOption) (*FenceResponse, error)
+	// ListConsumerOffsets returns the committed offsets of every group that
+	// consumes the topic on this broker (internal groups excluded).
+	ListConsumerOffsets(ctx context.Context, in *ListConsumerOffsetsRequest, opts ...grpc.CallOption) (*ListConsumerOffsetsResponse, error)
+	// SyncConsumerOffsets raises committed offsets copied from another DC;
+	// an offset is never moved backwards, and a queue the group is consuming
+	// on this broker is left alone.
+	SyncConsumerOffsets(ctx context.Context, in *SyncConsumerOffsetsRequest, opts ...grpc.CallOption) (*SyncConsumerOffsetsResponse, error)
 }
 
 type brokerClient struct {
@@ -263,6 +299,76 @@ func (c *brokerClient) ChangeInvisibleDuration(ctx context.Context, in *ChangeIn
 	return out, nil
 }
 
+func (c *brokerClient) ReplicaFetch(ctx context.Context, in *ReplicaFetchRequest, opts ...grpc.CallOption) (*ReplicaFetchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicaFetchResponse)
+	err := c.cc.Invoke(ctx, Broker_ReplicaFetch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) ReplicaAppend(ctx context.Context, in *ReplicaAppendRequest, opts ...grpc.CallOption) (*ReplicaAppendResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicaAppendResponse)
+	err := c.cc.Invoke(ctx, Broker_ReplicaAppend_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) ReplicaTruncate(ctx context.Context, in *ReplicaTruncateRequest, opts ...grpc.CallOption) (*ReplicaTruncateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicaTruncateResponse)
+	err := c.cc.Invoke(ctx, Broker_ReplicaTruncate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) ReplicaState(ctx context.Context, in *ReplicaStateRequest, opts ...grpc.CallOption) (*ReplicaStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicaStateResponse)
+	err := c.cc.Invoke(ctx, Broker_ReplicaState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) Fence(ctx context.Context, in *FenceRequest, opts ...grpc.CallOption) (*FenceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FenceResponse)
+	err := c.cc.Invoke(ctx, Broker_Fence_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) ListConsumerOffsets(ctx context.Context, in *ListConsumerOffsetsRequest, opts ...grpc.CallOption) (*ListConsumerOffsetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListConsumerOffsetsResponse)
+	err := c.cc.Invoke(ctx, Broker_ListConsumerOffsets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) SyncConsumerOffsets(ctx context.Context, in *SyncConsumerOffsetsRequest, opts ...grpc.CallOption) (*SyncConsumerOffsetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncConsumerOffsetsResponse)
+	err := c.cc.Invoke(ctx, Broker_SyncConsumerOffsets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServer is the server API for Broker service.
 // All implementations must embed UnimplementedBrokerServer
 // for forward compatibility.
@@ -300,6 +406,35 @@ type BrokerServer interface {
 	// again at once, i.e. a negative acknowledgement) and returns its new
 	// receipt handle.
 	ChangeInvisibleDuration(context.Context, *ChangeInvisibleDurationRequest) (*ChangeInvisibleDurationResponse, error)
+	// Replication and fencing (the replicator and the controller; see
+	// docs/architecture.md "Replication").
+	//
+	// ReplicaFetch reads one queue from an offset for a follower in another
+	// DC, waiting up to wait_millis for new records. The request's offset
+	// acknowledges every record before it (the follower holds them durably),
+	// which is what a sync send on the leader waits for. When the follower's
+	// last epoch ended earlier on this broker, the reply says where the
+	// follower must truncate to (diverging) and carries no records.
+	ReplicaFetch(context.Context, *ReplicaFetchRequest) (*ReplicaFetchResponse, error)
+	// ReplicaAppend stores records copied from the leader at exactly their
+	// queue offsets; only a broker that is not the topic's leader takes it.
+	ReplicaAppend(context.Context, *ReplicaAppendRequest) (*ReplicaAppendResponse, error)
+	// ReplicaTruncate cuts a follower queue back to an offset; the records
+	// past it are copied to a quarantine file and never served again.
+	ReplicaTruncate(context.Context, *ReplicaTruncateRequest) (*ReplicaTruncateResponse, error)
+	// ReplicaState reports, per queue of a topic, the next offset and the
+	// epoch of the last record, and the broker's role for the topic.
+	ReplicaState(context.Context, *ReplicaStateRequest) (*ReplicaStateResponse, error)
+	// Fence raises an ordered topic's epoch and blocks its writes on this
+	// broker at once (planned switchover), returning the queues' ends.
+	Fence(context.Context, *FenceRequest) (*FenceResponse, error)
+	// ListConsumerOffsets returns the committed offsets of every group that
+	// consumes the topic on this broker (internal groups excluded).
+	ListConsumerOffsets(context.Context, *ListConsumerOffsetsRequest) (*ListConsumerOffsetsResponse, error)
+	// SyncConsumerOffsets raises committed offsets copied from another DC;
+	// an offset is never moved backwards, and a queue the group is consuming
+	// on this broker is left alone.
+	SyncConsumerOffsets(context.Context, *SyncConsumerOffsetsRequest) (*SyncConsumerOffsetsResponse, error)
 	mustEmbedUnimplementedBrokerServer()
 }
 
@@ -360,6 +495,27 @@ func (UnimplementedBrokerServer) Ack(context.Context, *AckRequest) (*AckResponse
 }
 func (UnimplementedBrokerServer) ChangeInvisibleDuration(context.Context, *ChangeInvisibleDurationRequest) (*ChangeInvisibleDurationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangeInvisibleDuration not implemented")
+}
+func (UnimplementedBrokerServer) ReplicaFetch(context.Context, *ReplicaFetchRequest) (*ReplicaFetchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplicaFetch not implemented")
+}
+func (UnimplementedBrokerServer) ReplicaAppend(context.Context, *ReplicaAppendRequest) (*ReplicaAppendResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplicaAppend not implemented")
+}
+func (UnimplementedBrokerServer) ReplicaTruncate(context.Context, *ReplicaTruncateRequest) (*ReplicaTruncateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplicaTruncate not implemented")
+}
+func (UnimplementedBrokerServer) ReplicaState(context.Context, *ReplicaStateRequest) (*ReplicaStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplicaState not implemented")
+}
+func (UnimplementedBrokerServer) Fence(context.Context, *FenceRequest) (*FenceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Fence not implemented")
+}
+func (UnimplementedBrokerServer) ListConsumerOffsets(context.Context, *ListConsumerOffsetsRequest) (*ListConsumerOffsetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListConsumerOffsets not implemented")
+}
+func (UnimplementedBrokerServer) SyncConsumerOffsets(context.Context, *SyncConsumerOffsetsRequest) (*SyncConsumerOffsetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncConsumerOffsets not implemented")
 }
 func (UnimplementedBrokerServer) mustEmbedUnimplementedBrokerServer() {}
 func (UnimplementedBrokerServer) testEmbeddedByValue()                {}
@@ -688,6 +844,132 @@ func _Broker_ChangeInvisibleDuration_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Broker_ReplicaFetch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicaFetchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).ReplicaFetch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_ReplicaFetch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).ReplicaFetch(ctx, req.(*ReplicaFetchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_ReplicaAppend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicaAppendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).ReplicaAppend(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_ReplicaAppend_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).ReplicaAppend(ctx, req.(*ReplicaAppendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_ReplicaTruncate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicaTruncateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).ReplicaTruncate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_ReplicaTruncate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).ReplicaTruncate(ctx, req.(*ReplicaTruncateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_ReplicaState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicaStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).ReplicaState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_ReplicaState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).ReplicaState(ctx, req.(*ReplicaStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_Fence_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FenceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).Fence(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_Fence_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).Fence(ctx, req.(*FenceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_ListConsumerOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListConsumerOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).ListConsumerOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_ListConsumerOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).ListConsumerOffsets(ctx, req.(*ListConsumerOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_SyncConsumerOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncConsumerOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).SyncConsumerOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_SyncConsumerOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).SyncConsumerOffsets(ctx, req.(*SyncConsumerOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Broker_ServiceDesc is the grpc.ServiceDesc for Broker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -762,6 +1044,34 @@ var Broker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChangeInvisibleDuration",
 			Handler:    _Broker_ChangeInvisibleDuration_Handler,
+		},
+		{
+			MethodName: "ReplicaFetch",
+			Handler:    _Broker_ReplicaFetch_Handler,
+		},
+		{
+			MethodName: "ReplicaAppend",
+			Handler:    _Broker_ReplicaAppend_Handler,
+		},
+		{
+			MethodName: "ReplicaTruncate",
+			Handler:    _Broker_ReplicaTruncate_Handler,
+		},
+		{
+			MethodName: "ReplicaState",
+			Handler:    _Broker_ReplicaState_Handler,
+		},
+		{
+			MethodName: "Fence",
+			Handler:    _Broker_Fence_Handler,
+		},
+		{
+			MethodName: "ListConsumerOffsets",
+			Handler:    _Broker_ListConsumerOffsets_Handler,
+		},
+		{
+			MethodName: "SyncConsumerOffsets",
+			Handler:    _Broker_SyncConsumerOffsets_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

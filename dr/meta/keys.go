@@ -23,6 +23,12 @@ const (
 	// consumers/<group>/<dc>/<proxy-id>, put by each proxy under a lease
 	// while the group has live consumers there (package proxy).
 	KeyConsumers = "consumers/"
+	// KeyAlive is the prefix of broker liveness records alive/<dc>/<broker>
+	// (type Alive), each under its broker's lease.
+	KeyAlive = "alive/"
+	// KeyAudit is the prefix of the controller's audit log:
+	// audit/<zero-padded unix nanoseconds>.
+	KeyAudit = "audit/"
 )
 
 // Relative key prefixes of the typed records.

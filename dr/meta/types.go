@@ -200,6 +200,23 @@ type Ordered struct {
 	Topic   string `json:"topic"`
 	Primary string `json:"primary"`
 	Epoch   uint64 `json:"epoch"`
+	// Blocked: no DC accepts writes of the topic in this epoch (a
+	// switchover waits for the follower to catch up, or a failover waits
+	// out the old primary's lease). Primary is still the DC that last
+	// accepted writes.
+	Blocked bool `json:"blocked,omitempty"`
+}
+
+// Alive is a broker's liveness record, alive/<dc>/<broker>, kept under an
+// etcd lease: it disappears when the broker stops renewing it, and a broker
+// accepts writes of ordered topics only while its lease is renewed (so once
+// a DC's records are gone from the quorum, none of its brokers accepts an
+// ordered write).
+type Alive struct {
+	Name    string    `json:"name"`
+	DC      string    `json:"dc"`
+	Address string    `json:"address"`
+	Started time.Time `json:"started"`
 }
 
 // Traffic routes unordered writes between DCs.

@@ -43,6 +43,9 @@ func Group(name string) error { return check("group", name) }
 // DC reports whether name is a valid data-center name.
 func DC(name string) error { return check("dc", name) }
 
+// Broker validates a broker name (the same characters as a DC's).
+func Broker(name string) error { return check("broker", name) }
+
 // RetryTopic is the per-group retry topic.
 func RetryTopic(group string) string { return RetryPrefix + group }
 
