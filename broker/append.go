@@ -76,6 +76,10 @@ func (b *Broker) Send(ctx context.Context, req SendRequest) ([]SendResult, error
 		b.metrics.sendErrors.Inc()
 		return nil, fmt.Errorf("broker: flush: %w", err)
 	}
+	if err := b.awaitFollowers(ctx, req.Topic, out.results); err != nil {
+		b.metrics.sendErrors.Inc()
+		return nil, err
+	}
 	b.metrics.observeSend(req.Topic, out.stored, out.bytes, time.Since(start))
 	return out.results, nil
 }

@@ -73,6 +73,10 @@ type Broker struct {
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	rr        atomic.Uint32 // round robin for queue_id = -1
+
+	repl       *replProgress // followers' acknowledgements (replica_fetch.go)
+	leaseTTL   atomic.Int64  // 0: no lease checks (replica.go)
+	leaseUntil atomic.Int64  // unix nanos
 }
 
 // New opens (or creates) a broker's storage in cfg.DataDir and recovers it:
@@ -95,6 +99,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Broker, e
 		schedWake: make([]chan struct{}, len(DelayLevels)),
 		notify:    make(chan struct{}),
 		closed:    make(chan struct{}),
+		repl:      newReplProgress(),
 	}
 	b.stopCtx, b.stop = context.WithCancel(context.Background())
 	b.popGen.Store(uint64(time.Now().UnixNano()))

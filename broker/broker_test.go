@@ -35,6 +35,8 @@ func TestSendPullRoundTrip(t *testing.T) {
 	if len(res) != 2 || res[0].QueueOffset != 0 || res[1].QueueOffset != 1 || res[0].QueueID != 2 || res[0].ID != "id-1" || res[1].ID == "" {
 		t.Fatalf("results %+v", res)
 	}
+	// A batch becomes readable record by record: wait for the second.
+	pullAll(t, b, "orders", 2, 0, 2)
 	pr, err := b.Pull(context.Background(), PullRequest{Topic: "orders", QueueID: 2, Offset: 0, Wait: time.Second})
 	if err != nil {
 		t.Fatal(err)

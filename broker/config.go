@@ -46,6 +46,9 @@ type Config struct {
 	IndexEntriesPerFile int `mapstructure:"index-entries-per-file" json:"index-entries-per-file"`
 	// MaxPullWait caps a long-polling pull's wait.
 	MaxPullWait time.Duration `mapstructure:"max-pull-wait" json:"max-pull-wait"`
+	// ReplicaTimeout bounds how long a send of a sync-replicated topic
+	// waits for its follower DCs before it fails (retryable).
+	ReplicaTimeout time.Duration `mapstructure:"replica-timeout" json:"replica-timeout"`
 	// Writable and Readable set the broker's initial permission (an
 	// operator changes it at run time with SetPermission).
 	Writable bool `mapstructure:"writable" json:"writable"`
@@ -92,6 +95,7 @@ func DefaultConfig() Config {
 		IndexSlots:             500_000,
 		IndexEntriesPerFile:    2_000_000,
 		MaxPullWait:            30 * time.Second,
+		ReplicaTimeout:         5 * time.Second,
 		Writable:               true,
 		Readable:               true,
 		RetryBackoff:           DefaultRetryBackoff(),
@@ -120,6 +124,7 @@ func (c *Config) Validate() error {
 		{c.RetentionCheckInterval <= 0 || c.CheckpointInterval <= 0, "retention-check-interval and checkpoint-interval must be positive"},
 		{c.QueueEntriesPerFile < 16 || c.IndexSlots < 16 || c.IndexEntriesPerFile < 16, "queue-entries-per-file, index-slots and index-entries-per-file must be at least 16"},
 		{c.MaxPullWait < 0, "max-pull-wait must not be negative"},
+		{c.ReplicaTimeout <= 0, "replica-timeout must be positive"},
 		{!validBackoff(c.RetryBackoff), "retry-backoff must list at least one positive duration"},
 		{c.PopReviveInterval <= 0, "pop-revive-interval must be positive"},
 		{c.IdempotencyCacheSize < 0 || c.IdempotencyWindow < 0, "idempotency-cache-size and idempotency-window must not be negative"},

@@ -78,6 +78,12 @@ func (b *Broker) dispatchRecord(pos int64, rec []byte) error {
 		b.metrics.dispatchSkipped.Inc()
 		return nil
 	}
+	if m.Flags&commitlog.FlagTruncate != 0 {
+		if m.QueueOffset < q.cq.MaxOffset() {
+			return q.cq.TruncateTo(m.QueueOffset)
+		}
+		return nil
+	}
 	e := consumequeue.Entry{Pos: pos, Size: int32(len(rec)), TagHash: consumequeue.TagHash(m.Tag)}
 	placed, err := b.dispatchEntry(q, &m, e, pos)
 	if err != nil || !placed {

@@ -1,6 +1,9 @@
 package broker
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Fencing of ordered topics.
 //
@@ -46,18 +49,46 @@ func (b *Broker) raiseEpochLocked(topic string, epoch uint64) error {
 }
 
 // admitEpoch checks a send's epoch against its topic's and adopts a newer
-// one; it returns the epoch to store in the records. The caller holds
-// appendMu.
+// one; it returns the epoch to store in the records. A fenced topic takes
+// sends only while this broker leads it and its lease holds (replica.go).
+// The caller holds appendMu.
 func (b *Broker) admitEpoch(t TopicConfig, epoch uint64) (uint64, error) {
+	if epoch == 0 && t.Epoch == 0 {
+		return 0, nil
+	}
 	switch {
-	case epoch == t.Epoch:
-		return epoch, nil
 	case epoch < t.Epoch:
 		return 0, fmt.Errorf("%w: topic %q is fenced at epoch %d on broker %s, the send carries epoch %d",
 			ErrStaleEpoch, t.Name, t.Epoch, b.cfg.Name, epoch)
+	case epoch == t.Epoch && !t.Order.leads(b.cfg.DC):
+		if t.Order.Blocked {
+			return 0, fmt.Errorf("%w: topic %q is blocked at epoch %d (switchover in progress); retry shortly", ErrNotLeader, t.Name, t.Epoch)
+		}
+		return 0, fmt.Errorf("%w: topic %q is led by %s at epoch %d, not by %s", ErrNotLeader, t.Name, t.Order.Primary, t.Epoch, b.cfg.DC)
 	}
-	if err := b.raiseEpochLocked(t.Name, epoch); err != nil {
+	if err := b.checkLease(time.Now()); err != nil {
 		return 0, err
 	}
+	if epoch > t.Epoch {
+		if err := b.adoptEpochLocked(t, epoch); err != nil {
+			return 0, err
+		}
+	}
 	return epoch, nil
+}
+
+// adoptEpochLocked takes a newer epoch from a send: its sender read a
+// record naming this DC the primary at that epoch. The caller holds
+// appendMu.
+func (b *Broker) adoptEpochLocked(t TopicConfig, epoch uint64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := t.Epoch
+	t.Epoch = epoch
+	t.Order.Primary, t.Order.Blocked = b.cfg.DC, false
+	if err := b.putTopicLocked(t); err != nil {
+		return err
+	}
+	b.log.Info("topic epoch adopted from a send", "topic", t.Name, "from", old, "to", epoch)
+	return nil
 }

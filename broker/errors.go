@@ -42,6 +42,21 @@ var (
 	// no longer current (acked, redelivered, its invisibility changed, or
 	// the broker restarted since).
 	ErrStaleReceipt = errors.New("broker: stale receipt handle")
+	// ErrNotLeader: a write of an ordered topic reached a broker whose DC
+	// is not the topic's primary, or while the topic is blocked for a
+	// switchover; or a replica append reached the leader itself.
+	ErrNotLeader = errors.New("broker: not the leader of the topic")
+	// ErrLeaseExpired: the broker has not renewed its liveness lease with
+	// the metadata quorum within the lease TTL, so it accepts no ordered
+	// writes (another DC may be taking over).
+	ErrLeaseExpired = errors.New("broker: lease expired")
+	// ErrReplicaTimeout: a sync-replicated send is stored here but a
+	// required follower did not confirm it in time; retrying the same ids
+	// (idempotent) waits again and stores nothing twice.
+	ErrReplicaTimeout = errors.New("broker: replica did not confirm in time")
+	// ErrOffsetMismatch: a replica append or fetch names an offset that is
+	// not where this queue is.
+	ErrOffsetMismatch = errors.New("broker: queue offset mismatch")
 	// ErrCorruption is the storage engine's corruption error: a record
 	// failed its checksum. It is never served and never swallowed.
 	ErrCorruption = commitlog.ErrCorruption

@@ -22,6 +22,9 @@ type metrics struct {
 	retried         prometheus.Counter
 	deadLettered    prometheus.Counter
 	scheduled       prometheus.Counter
+	replicaTimeouts prometheus.Counter
+	replicated      prometheus.Counter
+	truncated       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
@@ -67,12 +70,22 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 		scheduled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duomq_broker_schedule_records_handled_total", Help: "Schedule records delivered, moved to another delay level or dropped.",
 		}),
+		replicaTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_replica_timeouts_total", Help: "Sync-replicated sends that failed because a follower DC did not confirm in time.",
+		}),
+		replicated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_replica_appended_messages_total", Help: "Records copied from another DC's leader and stored here.",
+		}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_truncated_messages_total", Help: "Divergent follower records cut off and quarantined.",
+		}),
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.sentMessages, m.sentBytes, m.sendLatency, m.sendErrors, m.pulledMessages,
-		m.fsyncLatency, m.corruptRecords, m.dispatchSkipped, m.popped, m.acked, m.retried, m.deadLettered, m.scheduled)
+		m.fsyncLatency, m.corruptRecords, m.dispatchSkipped, m.popped, m.acked, m.retried, m.deadLettered, m.scheduled,
+		m.replicaTimeouts, m.replicated, m.truncated)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "duomq_broker_commitlog_disk_bytes", Help: "Bytes of commitlog segments on disk.",
 	}, func() float64 { return float64(b.clog.Metrics().DiskBytes) }))

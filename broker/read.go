@@ -21,6 +21,8 @@ type PullRequest struct {
 	Wait time.Duration
 	// Tags filters by tag (empty: all).
 	Tags []string
+	// replica: a follower's fetch, which reads past the sync read cap.
+	replica bool
 }
 
 // PullResult is a page of one queue.
@@ -95,7 +97,16 @@ func (b *Broker) pullOnce(req PullRequest) (PullResult, error) {
 	if req.Offset < res.MinOffset || req.Offset > res.MaxOffset {
 		return res, fmt.Errorf("%w: offset %d of %s/%d is outside [%d, %d]", ErrOffsetOutOfRange, req.Offset, req.Topic, req.QueueID, res.MinOffset, res.MaxOffset)
 	}
-	entries, err := q.Range(req.Offset, req.MaxMessages, nil)
+	n := req.MaxMessages
+	if !req.replica {
+		if limit := b.readCap(req.Topic, req.QueueID); limit < res.MaxOffset {
+			n = int(max(0, min(int64(n), limit-req.Offset)))
+		}
+	}
+	if n == 0 {
+		return res, nil
+	}
+	entries, err := q.Range(req.Offset, n, nil)
 	if err != nil {
 		return res, b.mapQueueErr(err, req.Topic, req.QueueID, req.Offset)
 	}
@@ -261,7 +272,7 @@ func (b *Broker) lookup(key string, max, cands int, match func(*commitlog.Messag
 		if err != nil {
 			return nil, err
 		}
-		if match(&m) {
+		if match(&m) && b.stillQueued(&m, pos) {
 			out = append(out, m)
 			if len(out) == max {
 				break
@@ -269,6 +280,14 @@ func (b *Broker) lookup(key string, max, cands int, match func(*commitlog.Messag
 		}
 	}
 	return out, nil
+}
+
+// stillQueued reports whether a record is still reachable through its
+// consume queue (not of a deleted topic, nor cut off as a divergent tail).
+func (b *Broker) stillQueued(m *commitlog.Message, pos int64) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.queuedAt(m, pos)
 }
 
 // readAt reads the record at pos without knowing its size.

@@ -53,6 +53,9 @@ type TopicConfig struct {
 	// Epoch is the fencing token of an ordered topic (0: not fenced). It
 	// only grows; see SetTopicEpoch.
 	Epoch uint64 `json:"epoch,omitempty"`
+	// Order is the rest of an ordered topic's fencing record (who leads in
+	// Epoch) and its replication; see SetTopicOrder.
+	Order Order `json:"order,omitzero"`
 }
 
 func (t TopicConfig) validate(brokerMax int64) error {

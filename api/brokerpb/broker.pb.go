@@ -2667,11 +2667,15 @@ func (x *ReplicaAppendResponse) GetNextOffset() int64 {
 }
 
 type ReplicaTruncateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	QueueId       uint32                 `protobuf:"varint,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
-	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
-	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Topic   string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	QueueId uint32                 `protobuf:"varint,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Offset  int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Reason  string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Also cut where this epoch ends in the follower's own queue, if that is
+	// earlier (the leader's newest epoch not newer than the follower's
+	// last; 0: cut at offset).
+	LeaderEpoch   uint64 `protobuf:"varint,5,opt,name=leader_epoch,json=leaderEpoch,proto3" json:"leader_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2732,6 +2736,13 @@ func (x *ReplicaTruncateRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *ReplicaTruncateRequest) GetLeaderEpoch() uint64 {
+	if x != nil {
+		return x.LeaderEpoch
+	}
+	return 0
 }
 
 type ReplicaTruncateResponse struct {
@@ -3537,12 +3548,13 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\bmessages\x18\x04 \x03(\v2\x18.duomq.broker.v1.MessageR\bmessages\"8\n" +
 	"\x15ReplicaAppendResponse\x12\x1f\n" +
 	"\vnext_offset\x18\x01 \x01(\x03R\n" +
-	"nextOffset\"y\n" +
+	"nextOffset\"\x9c\x01\n" +
 	"\x16ReplicaTruncateRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x19\n" +
 	"\bqueue_id\x18\x02 \x01(\rR\aqueueId\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\\\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12!\n" +
+	"\fleader_epoch\x18\x05 \x01(\x04R\vleaderEpoch\"\\\n" +
 	"\x17ReplicaTruncateResponse\x12\x18\n" +
 	"\aremoved\x18\x01 \x01(\x03R\aremoved\x12'\n" +
 	"\x0fquarantine_file\x18\x02 \x01(\tR\x0equarantineFile\"+\n" +

@@ -32,6 +32,9 @@ type Message struct {
 const (
 	FlagCompressed uint32 = 1 << 0 // Body is compressed
 	FlagReplicated uint32 = 1 << 1 // stored by a follower, copied from another DC
+	// FlagTruncate marks a control record, not a message: its queue is cut
+	// back to its QueueOffset (a follower dropping a divergent tail).
+	FlagTruncate uint32 = 1 << 2
 )
 
 // Frame geometry. See the package documentation for the full layout.

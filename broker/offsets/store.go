@@ -77,6 +77,20 @@ func (s *Store) Commit(group, topic string, queue uint32, offset int64) {
 	s.gen++
 }
 
+// Raise commits offset unless the group's offset is already there or
+// further; it reports whether it moved the offset.
+func (s *Store) Raise(group, topic string, queue uint32, offset int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key{group, topic, queue}
+	if old, ok := s.offsets[k]; ok && old >= offset {
+		return false
+	}
+	s.offsets[k] = offset
+	s.gen++
+	return true
+}
+
 // Get returns the committed offset, and false if there is none.
 func (s *Store) Get(group, topic string, queue uint32) (int64, bool) {
 	s.mu.Lock()

@@ -23,6 +23,10 @@ const (
 	ReasonClosed           = "BROKER_CLOSED"
 	ReasonStaleEpoch       = "STALE_EPOCH"
 	ReasonStaleReceipt     = "STALE_RECEIPT"
+	ReasonNotLeader        = "NOT_LEADER"
+	ReasonLeaseExpired     = "LEASE_EXPIRED"
+	ReasonReplicaTimeout   = "REPLICA_TIMEOUT"
+	ReasonOffsetMismatch   = "OFFSET_MISMATCH"
 )
 
 // errTable is the one place where broker errors become gRPC statuses.
@@ -41,4 +45,8 @@ var errTable = rpcerr.Table{
 	{Err: broker.ErrClosed, Code: codes.Unavailable, Reason: ReasonClosed},
 	{Err: broker.ErrStaleEpoch, Code: codes.FailedPrecondition, Reason: ReasonStaleEpoch},
 	{Err: broker.ErrStaleReceipt, Code: codes.FailedPrecondition, Reason: ReasonStaleReceipt},
+	{Err: broker.ErrNotLeader, Code: codes.FailedPrecondition, Reason: ReasonNotLeader},
+	{Err: broker.ErrLeaseExpired, Code: codes.Unavailable, Reason: ReasonLeaseExpired},
+	{Err: broker.ErrReplicaTimeout, Code: codes.Unavailable, Reason: ReasonReplicaTimeout},
+	{Err: broker.ErrOffsetMismatch, Code: codes.FailedPrecondition, Reason: ReasonOffsetMismatch},
 }

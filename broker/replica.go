@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Replication of ordered topics across DCs (the broker's side; the
+// replicator process moves the records, the controller moves leadership).
+//
+// Roles. Every DC's brokers host every queue of an ordered topic. The
+// topic's fencing record (meta.Ordered: primary DC, epoch, blocked), passed
+// in by metasync as an Order, makes this broker the leader of its queues
+// when its DC is the primary and the topic is not blocked; otherwise it is
+// a follower. A leader takes sends stamped with the current epoch; a
+// follower refuses them (ErrNotLeader) and takes replica appends instead,
+// which copy the leader's records at the same queue offsets. A send
+// stamped with a newer epoch is the sender having read a newer record
+// naming this DC the primary: the broker adopts the epoch and leads.
+//
+// Invariants:
+//   - Within one epoch only the primary DC's brokers append client writes
+//     to a queue: epochs only grow, every record stores its epoch, and a
+//     send with an older epoch is refused under appendMu.
+//   - Lease: when lease checks are enabled (a broker connected to the
+//     metadata service), a leader accepts an ordered write only while its
+//     liveness lease was renewed with the etcd quorum less than the lease
+//     TTL ago. The renewal time is taken before the request is sent, so the
+//     broker stops no later than the quorum expires its liveness record:
+//     once a DC's records are gone, none of its brokers accepts an ordered
+//     write, and a controller may promote another DC.
+//   - Sync replication: a send of a topic with replication=sync returns
+//     only once every follower DC in Order.Followers has acknowledged the
+//     records (its fetch offset passed them), or fails with
+//     ErrReplicaTimeout; also when the broker stopped leading meanwhile. A
+//     follower DC the controller marked down is not in Followers. Reads
+//     (Pull, Pop) of such a queue stop at the lowest acknowledged offset,
+//     so no consumer sees a message that a failover could lose. A fetch
+//     acknowledges only a prefix that agrees with this log (divergence is
+//     checked first), and acknowledgements are forgotten when this queue
+//     is truncated, the only way a prefix changes.
+//   - Epoch history: a queue's records have non-decreasing epochs, so the
+//     end of an epoch in a queue is found by binary search; a follower
+//     whose last epoch ended earlier on the leader truncates to that point
+//     (divergence), quarantining what it cuts, before it follows.
+
+// Order is the part of an ordered topic's fencing record and replication
+// settings that a broker acts on.
+type Order struct {
+	// Primary is the DC that leads the topic in its epoch ("" before the
+	// first record: this broker leads, as for a standalone broker).
+	Primary string `json:"primary,omitempty"`
+	// Blocked: no DC takes writes in this epoch (switchover in progress).
+	Blocked bool `json:"blocked,omitempty"`
+	// Replication is none, async or sync (meta.Replication).
+	Replication string `json:"replication,omitempty"`
+	// Followers are the DCs that must acknowledge a sync send (the other
+	// DCs that are not down).
+	Followers []string `json:"followers,omitempty"`
+}
+
+// syncReplicated reports whether sends wait for followers.
+func (o Order) syncReplicated() bool { return o.Replication == "sync" && len(o.Followers) > 0 }
+
+// leads reports whether a broker in dc leads a topic with this order.
+func (o Order) leads(dc string) bool { return (o.Primary == "" || o.Primary == dc) && !o.Blocked }
+
+// SetTopicOrder applies an ordered topic's fencing record: raise the epoch
+// (never lower it), and at the current epoch take the record's primary and
+// blocked flag. Replication and followers always apply. A broker that
+// stops leading forgets its consumers' pop state of the topic (the new
+// leader's consumers own it).
+func (b *Broker) SetTopicOrder(topic string, epoch uint64, o Order) error {
+	wasLeader, t, err := b.setTopicOrder(topic, epoch, o)
+	if err != nil {
+		return err
+	}
+	if wasLeader && !t.Order.leads(b.cfg.DC) {
+		b.log.Info("no longer leading topic", "topic", topic, "epoch", t.Epoch, "primary", t.Order.Primary, "blocked", t.Order.Blocked)
+		b.dropPopState(func(k popKey) bool { return k.topic == topic }, nil)
+	}
+	b.repl.changed() // senders waiting for followers re-read them
+	b.wake()
+	return nil
+}
+
+func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, TopicConfig, error) {
+	b.appendMu.Lock()
+	defer b.appendMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, err := b.topicLocked(topic)
+	if err != nil {
+		return false, t, err
+	}
+	wasLeader := t.Epoch > 0 && t.Order.leads(b.cfg.DC)
+	switch {
+	case epoch > t.Epoch:
+		t.Epoch, t.Order = epoch, o
+	case epoch == t.Epoch:
+		t.Order = o
+	default: // an older record: only replication settings apply
+		t.Order.Replication, t.Order.Followers = o.Replication, o.Followers
+	}
+	t.Order.Followers = slices.Clone(t.Order.Followers)
+	return wasLeader, t, b.putTopicLocked(t)
+}
+
+// EnableLease makes ordered writes depend on RenewLease (see the lease
+// invariant above). Until the first renewal no ordered write is accepted.
+func (b *Broker) EnableLease(ttl time.Duration) {
+	b.leaseTTL.Store(int64(ttl))
+}
+
+// RenewLease records a renewal whose request was sent at sent.
+func (b *Broker) RenewLease(sent time.Time) {
+	until := sent.Add(time.Duration(b.leaseTTL.Load())).UnixNano()
+	for {
+		cur := b.leaseUntil.Load()
+		if until <= cur || b.leaseUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// checkLease is nil while ordered writes are allowed by the lease.
+func (b *Broker) checkLease(now time.Time) error {
+	if b.leaseTTL.Load() == 0 {
+		return nil
+	}
+	until := time.Unix(0, b.leaseUntil.Load())
+	if now.Before(until) {
+		return nil
+	}
+	return fmt.Errorf("%w: broker %s last renewed its lease with the metadata quorum more than %v ago; it takes no ordered writes until it renews",
+		ErrLeaseExpired, b.cfg.Name, time.Duration(b.leaseTTL.Load()))
+}
