@@ -63,6 +63,9 @@ type Order struct {
 // syncReplicated reports whether sends wait for followers.
 func (o Order) syncReplicated() bool { return o.Replication == "sync" && len(o.Followers) > 0 }
 
+// primaryIs reports whether dc is the primary (leading or blocked).
+func (o Order) primaryIs(dc string) bool { return o.Primary == "" || o.Primary == dc }
+
 // leads reports whether a broker in dc leads a topic with this order.
 func (o Order) leads(dc string) bool { return (o.Primary == "" || o.Primary == dc) && !o.Blocked }
 

@@ -210,11 +210,12 @@ func (b *Broker) epochAt(topic string, qid uint32, off int64) (uint64, error) {
 }
 
 // readCap is the offset reads of a queue stop at: for a sync-replicated
-// topic, the lowest offset its followers acknowledged, so no
+// topic whose primary is this DC (leading, or blocked for a switchover),
+// the lowest offset its followers acknowledged, so no
 // consumer sees a record a failover could lose; else no cap.
 func (b *Broker) readCap(topic string, qid uint32) int64 {
 	t, err := b.Topic(topic)
-	if err != nil || !t.Order.syncReplicated() {
+	if err != nil || !t.Order.syncReplicated() || !t.Order.primaryIs(b.cfg.DC) {
 		return math.MaxInt64
 	}
 	acked := b.repl.get(queueKey{topic, qid})

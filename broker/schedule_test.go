@@ -68,7 +68,7 @@ func TestDelayAccuracy(t *testing.T) {
 		"short": now.Add(300 * time.Millisecond), "long": now.Add(1500 * time.Millisecond),
 		// Both in the smallest level; the second, stored later but due
 		// first, is not held back by the first.
-		"late-in-level": now.Add(190 * time.Millisecond), "early-in-level": now.Add(20 * time.Millisecond),
+		"late-in-level": now.Add(190 * time.Millisecond), "early-in-level": now.Add(80 * time.Millisecond),
 	}
 	for _, id := range []string{"short", "long", "late-in-level", "early-in-level"} {
 		r := sendAt(t, b, "d", id, due[id], 2)

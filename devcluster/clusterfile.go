@@ -67,6 +67,9 @@ func (s *Supervisor) writeClusterFile() error {
 			cs.Proxy = r.Proxy.GRPC
 			cs.Metrics = append(cs.Metrics, r.Proxy.Metrics)
 		}
+		if r.Replicator != nil {
+			cs.Metrics = append(cs.Metrics, r.Replicator.Metrics)
+		}
 		f.Sites[name] = cs
 	}
 	s.mu.Lock()

@@ -50,7 +50,7 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 		return err
 	}
 	defer cli.Close()
-	ready := &readiness{spec: spec, want: len(spec.Brokers), r: SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()}, proxy: spec.Proxy == nil}
+	ready := &readiness{spec: spec, want: len(spec.Brokers), r: SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()}, proxy: spec.Proxy == nil, repl: spec.Replicator == nil}
 	if spec.Nameserver == nil {
 		return ready.waitWitness(ctx, m, logger)
 	}
@@ -70,12 +70,17 @@ func runDC(ctx context.Context, spec SiteSpec, store *meta.Store, cache *meta.Ca
 	})
 	for i, bp := range spec.Brokers {
 		g.Go(func() error {
-			return daemon.RunBroker(gctx, bp, cache, daemon.Deps{Logger: logger, Ready: func(e daemon.Endpoints) { ready.broker(i, bp.Broker.Name, e) }})
+			return daemon.RunBroker(gctx, bp, daemon.BrokerMeta{Cache: cache, Store: store}, daemon.Deps{Logger: logger, Ready: func(e daemon.Endpoints) { ready.broker(i, bp.Broker.Name, e) }})
 		})
 	}
 	if spec.Proxy != nil {
 		g.Go(func() error {
 			return daemon.RunProxy(gctx, *spec.Proxy, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.proxyReady})
+		})
+	}
+	if spec.Replicator != nil {
+		g.Go(func() error {
+			return daemon.RunReplicator(gctx, *spec.Replicator, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.replicatorReady})
 		})
 	}
 	return g.Wait()
@@ -91,6 +96,7 @@ type readiness struct {
 	got   int
 	ns    bool
 	proxy bool // the proxy reported (or there is none)
+	repl  bool // the replicator reported (or there is none)
 }
 
 func (rd *readiness) nameserver(e daemon.Endpoints) {
@@ -121,8 +127,16 @@ func (rd *readiness) proxyReady(e daemon.Endpoints) {
 	rd.maybeWrite()
 }
 
+func (rd *readiness) replicatorReady(e daemon.Endpoints) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	rd.r.Replicator = &e
+	rd.repl = true
+	rd.maybeWrite()
+}
+
 func (rd *readiness) maybeWrite() {
-	if rd.ns && rd.proxy && rd.got == rd.want {
+	if rd.ns && rd.proxy && rd.repl && rd.got == rd.want {
 		serve.WriteReady(rd.spec.ReadyFile, rd.r)
 	}
 }

@@ -35,6 +35,7 @@ type SiteSpec struct {
 	Nameserver    *daemon.NameserverProcess `json:"nameserver,omitempty"`
 	Brokers       []daemon.BrokerProcess    `json:"brokers,omitempty"`
 	Proxy         *daemon.ProxyProcess      `json:"proxy,omitempty"`
+	Replicator    *daemon.ReplicatorProcess `json:"replicator,omitempty"`
 	ReadyFile     string                    `json:"ready_file"`
 }
 
@@ -46,6 +47,7 @@ type SiteReady struct {
 	Brokers     []daemon.Endpoints `json:"brokers,omitempty"`
 	BrokerNames []string           `json:"broker_names,omitempty"`
 	Proxy       *daemon.Endpoints  `json:"proxy,omitempty"`
+	Replicator  *daemon.Endpoints  `json:"replicator,omitempty"`
 }
 
 // Options shape the topology.
@@ -158,6 +160,7 @@ func (t topology) specs(dir string) map[string]SiteSpec {
 		if s != SiteWitness {
 			spec.Nameserver, spec.Brokers = t.dcComponents(s, sd, p)
 			spec.Proxy = t.proxy(s, p, spec.EtcdEndpoints)
+			spec.Replicator = replicatorProcess(s)
 		}
 		out[s] = spec
 	}
@@ -196,6 +199,15 @@ func (t topology) proxy(dc string, p ports, etcd []string) *daemon.ProxyProcess 
 		pp.Proxy.Nameservers[other] = []string{hostPort(t.Ports[other].NS)}
 	}
 	return &pp
+}
+
+// replicatorProcess is a DC's replicator; its metrics port is picked at
+// start and reported in the ready file.
+func replicatorProcess(dc string) *daemon.ReplicatorProcess {
+	rp := daemon.DefaultReplicatorProcess()
+	rp.MetricsListen = "127.0.0.1:0"
+	rp.Replicator.DC = dc
+	return &rp
 }
 
 func localFirst(all []string, local string) []string {

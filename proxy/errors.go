@@ -102,6 +102,7 @@ const (
 	ReasonPermissionDenied    = "PERMISSION_DENIED"
 	ReasonClosed              = "PROXY_CLOSED"
 	reasonBrokerStaleEpoch    = "STALE_EPOCH" // the broker's reason for a refused epoch
+	reasonBrokerNotLeader     = "NOT_LEADER"  // the broker does not lead the topic (moved or blocked)
 	reasonBrokerTopicNotFound = "TOPIC_NOT_FOUND"
 )
 

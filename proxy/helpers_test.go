@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/duomq/duomq/api/brokerpb"
+	"github.com/duomq/duomq/broker/commitlog"
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/rpcerr"
@@ -126,6 +127,34 @@ func stored(t testing.TB, c *testcluster.Cluster, dc, topic string, queues int) 
 				t.Fatalf("queue offsets of %s/%d on %s broker %d: %v", topic, q, dc, i, err)
 			}
 			n += res.MaxOffset - res.MinOffset
+		}
+	}
+	return n
+}
+
+// writtenIn counts the messages of topic that clients wrote in dc: those
+// its replicator copied from another DC (FlagReplicated) are left out.
+func writtenIn(t testing.TB, c *testcluster.Cluster, dc, topic string, queues int) int64 {
+	t.Helper()
+	var n int64
+	for i := range c.Brokers(dc) {
+		bc := c.BrokerClient(t, dc, i)
+		for q := range queues {
+			for off := int64(0); ; {
+				res, err := bc.Pull(testCtx(t), &brokerpb.PullRequest{Topic: topic, QueueId: uint32(q), Offset: off, MaxMessages: 1024})
+				if err != nil {
+					t.Fatalf("pull %s/%d on %s broker %d: %v", topic, q, dc, i, err)
+				}
+				for _, m := range res.GetMessages() {
+					if m.GetFlags()&commitlog.FlagReplicated == 0 {
+						n++
+					}
+				}
+				if res.GetNextOffset() == off {
+					break
+				}
+				off = res.GetNextOffset()
+			}
 		}
 	}
 	return n

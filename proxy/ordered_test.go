@@ -62,8 +62,8 @@ func TestOrderedPerKeyOrder(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := stored(t, c, dcB, "orders", 4); n != 0 {
-		t.Fatalf("%d ordered messages in idc-b, the primary is idc-a", n)
+	if n := writtenIn(t, c, dcB, "orders", 4); n != 0 {
+		t.Fatalf("%d ordered messages written in idc-b, the primary is idc-a", n)
 	}
 	storedExactly(t, c, dcA, "orders", 4, producers*keysPer*perKey)
 	checkStoredOrder(t, c, producers*keysPer, perKey)
@@ -148,7 +148,7 @@ func TestOrderedNeverFallsBack(t *testing.T) {
 	}, "ordered send fails without the primary's brokers")
 	_, err = pxB.Send(testCtx(t), &proxypb.SendRequest{Topic: "ledger", Messages: []*proxypb.Message{{ShardingKey: "k", Body: []byte("y")}}})
 	wantStatus(t, err, codes.Unavailable, proxy.ReasonPrimaryUnavailable, "idc-a", "never fall back")
-	if n := stored(t, c, dcB, "ledger", 2); n != 0 {
+	if n := writtenIn(t, c, dcB, "ledger", 2); n != 0 {
 		t.Fatalf("%d ordered messages written to idc-b", n)
 	}
 }

@@ -13,8 +13,13 @@ import (
 	"github.com/duomq/duomq/internal/rpcerr"
 )
 
-// errStale marks a batch the broker refused for its epoch.
-var errStale = errors.New("stale epoch")
+// errStale marks a batch the broker refused for its epoch; errNotLeader,
+// also errStale, one refused because the broker no longer leads the
+// topic at that epoch (blocked for a switchover, or moved).
+var (
+	errStale     = errors.New("stale epoch")
+	errNotLeader = fmt.Errorf("%w: not the leader", errStale)
+)
 
 // sendOrdered writes each message to the queue its sharding key hashes to,
 // in the topic's primary DC only, stamped with the topic's epoch. A broker
@@ -24,6 +29,9 @@ func (p *Proxy) sendOrdered(ctx context.Context, t meta.Topic, msgs []*brokerpb.
 	ord, _, ok := p.meta.Ordered(t.Name)
 	if !ok {
 		return nil, errorf(ErrPrimaryUnavailable, "ordered topic %q has no fencing record (ordered/%s) in the metadata yet", t.Name, t.Name)
+	}
+	if ord.Blocked {
+		return nil, blockedErr(ord)
 	}
 	results := make([]*proxypb.SendResult, len(msgs))
 	all := make([]int, len(msgs))
@@ -36,8 +44,14 @@ func (p *Proxy) sendOrdered(ctx context.Context, t meta.Topic, msgs []*brokerpb.
 	}
 	p.metrics.staleEpochs.WithLabelValues(t.Name).Inc()
 	fresh, ferr := p.freshOrdered(ctx, t.Name, ord.Epoch)
+	if ferr != nil && errors.Is(err, errNotLeader) {
+		return nil, errorf(ErrPrimaryUnavailable, "ordered topic %q is changing primary (its brokers refuse epoch %d); retry shortly", t.Name, ord.Epoch)
+	}
 	if ferr != nil {
 		return nil, ferr
+	}
+	if fresh.Blocked {
+		return nil, blockedErr(fresh)
 	}
 	p.log.Info("ordered send retried with a newer epoch", "topic", t.Name, "epoch", ord.Epoch, "new-epoch", fresh.Epoch, "primary", fresh.Primary)
 	err = p.sendOrderedOnce(ctx, t, fresh, msgs, pendingIndexes(results), results)
@@ -45,6 +59,11 @@ func (p *Proxy) sendOrdered(ctx context.Context, t meta.Topic, msgs []*brokerpb.
 		return nil, errorf(ErrStaleEpoch, "ordered topic %q: the broker refused epoch %d, the newest in the metadata: %v", t.Name, fresh.Epoch, err)
 	}
 	return results, err
+}
+
+// blockedErr says an ordered topic takes no writes while it moves.
+func blockedErr(o meta.Ordered) error {
+	return errorf(ErrPrimaryUnavailable, "ordered topic %q is blocked at epoch %d while its primary moves from %s; retry shortly", o.Topic, o.Epoch, o.Primary)
 }
 
 // freshOrdered returns the topic's fencing record once it is newer than
@@ -139,6 +158,8 @@ func (p *Proxy) sendOrderedGroup(ctx context.Context, t meta.Topic, ord meta.Ord
 		return nil
 	case rpcerr.Reason(err) == reasonBrokerStaleEpoch:
 		return fmt.Errorf("%w: broker %s: %v", errStale, b.Name, err)
+	case rpcerr.Reason(err) == reasonBrokerNotLeader:
+		return fmt.Errorf("%w: broker %s: %v", errNotLeader, b.Name, err)
 	case brokerFailed(err):
 		return errorf(ErrPrimaryUnavailable, "ordered topic %q: queue %d lives on broker %s of the primary DC %s, which is failing: %v; ordered topics never fall back to another DC",
 			t.Name, q, b.Name, b.DC, err)

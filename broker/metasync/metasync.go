@@ -6,8 +6,14 @@
 //   - Only a cache that has loaded the metadata drives changes, so a broker
 //     never deletes a topic because it has not heard of it yet.
 //   - A topic's queue count only grows (the broker refuses shrinking).
-//   - An ordered topic's epoch (its fencing token, meta.Ordered) is passed
-//     to the broker, which only ever raises it.
+//   - An ordered topic's fencing record (meta.Ordered: epoch, primary,
+//     blocked) and its followers (the other DCs not down) are passed to the
+//     broker, which only ever raises the epoch and leads the topic only
+//     where the record names its DC.
+//   - Lease (lease.go): a broker connected to the metadata keeps its
+//     liveness record alive/<dc>/<broker> under an etcd lease and takes
+//     ordered writes only while a renewal sent less than the TTL ago
+//     succeeded.
 //   - System topics (names starting with "%": %RETRY%<group>,
 //     %DLQ%<group>) that the metadata lists are reconciled like any other;
 //     those it does not list are never deleted, because the broker creates
@@ -31,6 +37,9 @@ type Source interface {
 	// Ordered returns the fencing record of an ordered topic (and its
 	// revision), false when there is none.
 	Ordered(topic string) (meta.Ordered, int64, bool)
+	// DCs are the data centers; the DCs other than an ordered topic's
+	// primary that are not down are its followers.
+	DCs() []meta.DC
 	Subscribe() (<-chan struct{}, func())
 }
 
@@ -99,7 +108,20 @@ func (r *Reconciler) apply(t meta.Topic) error {
 	if !ok || o.Epoch == 0 {
 		return nil
 	}
-	return r.b.SetTopicEpoch(t.Name, o.Epoch)
+	return r.b.SetTopicOrder(t.Name, o.Epoch, broker.Order{
+		Primary: o.Primary, Blocked: o.Blocked, Replication: string(t.Replication), Followers: r.followers(o.Primary),
+	})
+}
+
+// followers are the DCs that follow a primary: every other DC not down.
+func (r *Reconciler) followers(primary string) []string {
+	var out []string
+	for _, d := range r.src.DCs() {
+		if d.Name != primary && d.State != meta.DCDown {
+			out = append(out, d.Name)
+		}
+	}
+	return out
 }
 
 func (r *Reconciler) applyConfig(t meta.Topic) error {

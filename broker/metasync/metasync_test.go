@@ -39,6 +39,10 @@ func (s *source) setOrdered(o meta.Ordered) {
 	s.ordered[o.Topic] = o
 }
 
+func (s *source) DCs() []meta.DC {
+	return []meta.DC{{Name: "idc-a", State: meta.DCActive}, {Name: "idc-b", State: meta.DCActive}, {Name: "idc-c", State: meta.DCDown}}
+}
+
 func (s *source) Topics() []meta.Topic {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -36,7 +36,7 @@ then the flags below.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return daemon.RunBroker(ctx, pc, nil, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: readyWriter(readyFile, logger)})
+			return daemon.RunBroker(ctx, pc, daemon.BrokerMeta{}, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: readyWriter(readyFile, logger)})
 		},
 	}
 	f := cmd.Flags()

@@ -12,6 +12,7 @@ import (
 	"github.com/duomq/duomq/broker"
 	"github.com/duomq/duomq/broker/metasync"
 	"github.com/duomq/duomq/broker/server"
+	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/logging"
 	"github.com/duomq/duomq/internal/serve"
 	"github.com/duomq/duomq/nameserver"
@@ -26,23 +27,36 @@ type BrokerProcess struct {
 	// bound listen address).
 	Advertise string `mapstructure:"advertise" json:"advertise"`
 	// Nameservers are heartbeated every HeartbeatInterval (none: standalone).
-	Nameservers       []string       `mapstructure:"nameservers" json:"nameservers"`
-	HeartbeatInterval time.Duration  `mapstructure:"heartbeat-interval" json:"heartbeat-interval"`
-	Broker            broker.Config  `mapstructure:"broker" json:"broker"`
-	Log               logging.Config `mapstructure:"log" json:"log"`
+	Nameservers       []string      `mapstructure:"nameservers" json:"nameservers"`
+	HeartbeatInterval time.Duration `mapstructure:"heartbeat-interval" json:"heartbeat-interval"`
+	// LeaseTTL is the liveness lease of a broker connected to the metadata
+	// service: it takes ordered writes only while renewed within it, and a
+	// controller promotes another DC only once it expired.
+	LeaseTTL time.Duration  `mapstructure:"lease-ttl" json:"lease-ttl"`
+	Broker   broker.Config  `mapstructure:"broker" json:"broker"`
+	Log      logging.Config `mapstructure:"log" json:"log"`
 }
 
 // DefaultBrokerProcess returns the defaults of `duomq broker`.
 func DefaultBrokerProcess() BrokerProcess {
 	return BrokerProcess{
-		Listen: "127.0.0.1:10911", MetricsListen: "127.0.0.1:10912", HeartbeatInterval: 3 * time.Second,
+		Listen: "127.0.0.1:10911", MetricsListen: "127.0.0.1:10912", HeartbeatInterval: 3 * time.Second, LeaseTTL: 2 * time.Second,
 		Broker: broker.DefaultConfig(), Log: logging.DefaultConfig(),
 	}
 }
 
-// RunBroker serves a broker until ctx ends. meta, when not nil, is the
-// global metadata the broker's topics are reconciled to.
-func RunBroker(ctx context.Context, pc BrokerProcess, meta metasync.Source, d Deps) error {
+// BrokerMeta is a broker's link to the global metadata; both nil for a
+// standalone broker.
+type BrokerMeta struct {
+	// Cache is what the broker's topics and fencing records follow.
+	Cache metasync.Source
+	// Store holds the broker's liveness lease (ordered writes need it).
+	Store *meta.Store
+}
+
+// RunBroker serves a broker until ctx ends, reconciled to the metadata
+// when bm has it.
+func RunBroker(ctx context.Context, pc BrokerProcess, bm BrokerMeta, d Deps) error {
 	logger := d.logger()
 	reg := d.registry()
 	b, err := broker.New(pc.Broker, logger, reg)
@@ -63,18 +77,22 @@ func RunBroker(ctx context.Context, pc BrokerProcess, meta metasync.Source, d De
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve.GRPC(gctx, gs, gl, 10*time.Second) })
 	g.Go(func() error { return serve.Metrics(gctx, ml, reg) })
-	if meta != nil {
-		r := metasync.New(b, meta, logger, 30*time.Second)
+	addr := pc.Advertise
+	if addr == "" {
+		addr = gl.Addr().String()
+	}
+	if bm.Store != nil {
+		l := metasync.NewLease(bm.Store, b, addr, pc.LeaseTTL, logger)
+		g.Go(func() error { return l.Run(gctx) })
+	}
+	if bm.Cache != nil {
+		r := metasync.New(b, bm.Cache, logger, 30*time.Second)
 		if err := r.Once(); err != nil {
 			logger.Warn("initial topic reconciliation incomplete", "err", err)
 		}
 		g.Go(func() error { return r.Run(gctx) })
 	}
 	if len(pc.Nameservers) > 0 {
-		addr := pc.Advertise
-		if addr == "" {
-			addr = gl.Addr().String()
-		}
 		r, err := nameserver.NewRegistrar(pc.Nameservers, pc.HeartbeatInterval, Registration(b, addr), logger)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -48,25 +49,14 @@ func RunProxy(ctx context.Context, pc ProxyProcess, pm ProxyMeta, d Deps) error 
 	if cfg.ID == "" {
 		cfg.ID = proxy.DefaultID(cfg.DC)
 	}
-	if pm.Store == nil {
-		if len(cfg.Etcd) == 0 {
-			return fmt.Errorf("proxy config: etcd-endpoints is empty: the proxy needs the metadata service: %w", proxy.ErrInvalidConfig)
-		}
-		cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			return fmt.Errorf("metadata service %v: %w", cfg.Etcd, err)
-		}
-		defer cli.Close()
-		pm.Store = meta.New(cli, meta.Options{Logger: logger})
+	if pm.Store == nil && len(cfg.Etcd) == 0 {
+		return fmt.Errorf("proxy config: etcd-endpoints is empty: the proxy needs the metadata service: %w", proxy.ErrInvalidConfig)
 	}
-	if pm.Cache == nil {
-		cache, err := meta.NewCache(ctx, pm.Store)
-		if err != nil {
-			return fmt.Errorf("metadata cache: %w", err)
-		}
-		defer cache.Close()
-		pm.Cache = cache
+	pm, closeMeta, err := openMeta(ctx, pm, cfg.Etcd, "proxy", logger)
+	if err != nil {
+		return err
 	}
+	defer closeMeta()
 	routes := map[string]proxy.Routes{}
 	for dc, addrs := range cfg.Nameservers {
 		rc, err := nameserver.NewRouteClient(addrs, cfg.RouteRefresh)
@@ -101,4 +91,36 @@ func RunProxy(ctx context.Context, pc ProxyProcess, pm ProxyMeta, d Deps) error 
 	d.ready(ep)
 	logger.Info("proxy serving", "dc", cfg.DC, "id", cfg.ID, "grpc", ep.GRPC, "metrics", ep.Metrics, "tls", cfg.TLS.Enabled(), "auth", cfg.Auth.Enabled)
 	return g.Wait()
+}
+
+// openMeta completes pm: a store over a new client of etcd when it has
+// none, and a loaded cache. The returned func closes what it opened.
+func openMeta(ctx context.Context, pm ProxyMeta, etcd []string, component string, logger *slog.Logger) (ProxyMeta, func(), error) {
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if pm.Store == nil {
+		if len(etcd) == 0 {
+			return pm, closeAll, fmt.Errorf("%s config: etcd-endpoints is empty: the %s needs the metadata service", component, component)
+		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: etcd, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return pm, closeAll, fmt.Errorf("metadata service %v: %w", etcd, err)
+		}
+		closers = append(closers, func() { cli.Close() })
+		pm.Store = meta.New(cli, meta.Options{Logger: logger})
+	}
+	if pm.Cache == nil {
+		cache, err := meta.NewCache(ctx, pm.Store)
+		if err != nil {
+			closeAll()
+			return pm, func() {}, fmt.Errorf("metadata cache: %w", err)
+		}
+		closers = append(closers, cache.Close)
+		pm.Cache = cache
+	}
+	return pm, closeAll, nil
 }

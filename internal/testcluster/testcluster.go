@@ -68,6 +68,7 @@ type site struct {
 	ns      *component
 	brokers []*brokerSlot
 	proxy   *component
+	repl    *component
 }
 
 type brokerSlot struct {
@@ -169,15 +170,58 @@ func (c *Cluster) startSite(ctx context.Context, dir, dc string) error {
 			return fmt.Errorf("broker %s: %w", b.name, err)
 		}
 	}
+	if err := c.startReplicator(dc); err != nil {
+		return fmt.Errorf("replicator: %w", err)
+	}
 	return nil
 }
+
+// startReplicator runs the DC's replicator with fast polling.
+func (c *Cluster) startReplicator(dc string) error {
+	s := c.dcs[dc]
+	rp := daemon.DefaultReplicatorProcess()
+	rp.MetricsListen = "127.0.0.1:0"
+	rp.Replicator.DC = dc
+	rp.Replicator.FetchWait = 500 * time.Millisecond
+	rp.Replicator.BrokerRefresh = 100 * time.Millisecond
+	pm := daemon.ProxyMeta{Store: c.store, Cache: s.cache}
+	var err error
+	s.repl, err = start(func(ctx context.Context, d daemon.Deps) error { return daemon.RunReplicator(ctx, rp, pm, d) }, c.log.With("site", dc))
+	return err
+}
+
+// StopReplicator stops a DC's replicator (its copies stop following).
+func (c *Cluster) StopReplicator(t testing.TB, dc string) {
+	t.Helper()
+	s := c.site(dc)
+	if s.repl == nil {
+		t.Fatalf("replicator of %s is not running", dc)
+	}
+	if err := s.repl.stop(); err != nil {
+		t.Fatalf("replicator of %s: %v", dc, err)
+	}
+	s.repl = nil
+}
+
+// StartReplicator starts a stopped replicator again.
+func (c *Cluster) StartReplicator(t testing.TB, dc string) {
+	t.Helper()
+	if err := c.startReplicator(dc); err != nil {
+		t.Fatalf("replicator of %s: %v", dc, err)
+	}
+}
+
+// ReplicatorMetrics is the metrics URL of a DC's replicator.
+func (c *Cluster) ReplicatorMetrics(dc string) string { return c.site(dc).repl.ep.Metrics }
 
 func (c *Cluster) runBroker(s *site, b *brokerSlot) error {
 	pc := b.pc
 	if b.addr != "" {
 		pc.Listen = b.addr
 	}
-	run, err := start(func(ctx context.Context, d daemon.Deps) error { return daemon.RunBroker(ctx, pc, s.cache, d) }, c.log.With("site", s.name))
+	run, err := start(func(ctx context.Context, d daemon.Deps) error {
+		return daemon.RunBroker(ctx, pc, daemon.BrokerMeta{Cache: s.cache, Store: c.store}, d)
+	}, c.log.With("site", s.name))
 	if err != nil {
 		return err
 	}
@@ -257,6 +301,9 @@ func (c *Cluster) Close() {
 	for _, s := range c.dcs {
 		if s.proxy != nil {
 			proxies = append(proxies, s.proxy)
+		}
+		if s.repl != nil {
+			proxies = append(proxies, s.repl)
 		}
 		for _, b := range s.brokers {
 			if b.run != nil {

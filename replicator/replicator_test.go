@@ -1,0 +1,213 @@
+package replicator_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/duomq/duomq/api/brokerpb"
+	"github.com/duomq/duomq/api/proxypb"
+	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/daemon"
+	"github.com/duomq/duomq/internal/testcluster"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*connReader).backgroundRead"),
+		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
+	)
+}
+
+const (
+	dcA = testcluster.DCA
+	dcB = testcluster.DCB
+)
+
+func ctxOf(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// queueRecords lists "id@offset/epoch" of one queue on one broker.
+func queueRecords(t *testing.T, bc brokerpb.BrokerClient, topic string, q uint32) []string {
+	t.Helper()
+	var out []string
+	for off := int64(0); ; {
+		res, err := bc.Pull(ctxOf(t), &brokerpb.PullRequest{Topic: topic, QueueId: q, Offset: off, MaxMessages: 1024})
+		if err != nil {
+			t.Fatalf("pull %s/%d@%d: %v", topic, q, off, err)
+		}
+		for _, m := range res.GetMessages() {
+			out = append(out, fmt.Sprintf("%s@%d/e%d", m.GetId(), m.GetQueueOffset(), m.GetEpoch()))
+		}
+		if res.GetNextOffset() == off {
+			return out
+		}
+		off = res.GetNextOffset()
+	}
+}
+
+// sameQueues waits until every queue of topic holds the same records at
+// the same offsets in both DCs (broker i of each DC hosts queues q with
+// q mod n == i).
+func sameQueues(t *testing.T, c *testcluster.Cluster, topic string, queues int, want int) {
+	t.Helper()
+	n := len(c.Brokers(dcA))
+	testcluster.Eventually(t, func() bool {
+		total := 0
+		for q := range queues {
+			a := queueRecords(t, c.BrokerClient(t, dcA, q%n), topic, uint32(q))
+			b := queueRecords(t, c.BrokerClient(t, dcB, q%n), topic, uint32(q))
+			if !slices.Equal(a, b) {
+				return false
+			}
+			total += len(a)
+		}
+		return total == want
+	}, "queues of %s equal in both DCs with %d records", topic, want)
+}
+
+func sendKeys(t *testing.T, px proxypb.ProxyClient, topic, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		_, err := px.Send(ctxOf(t), &proxypb.SendRequest{Topic: topic, Messages: []*proxypb.Message{
+			{ShardingKey: fmt.Sprintf("k%d", i%5), Body: fmt.Appendf(nil, "%s-%d", prefix, i)},
+		}})
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+}
+
+// receiveAcked receives from the earliest offset and acks until n messages
+// arrived (at most 10 s) and returns their ids.
+func receiveAcked(t *testing.T, px proxypb.ProxyClient, group, topic string, n int) []string {
+	t.Helper()
+	var ids []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ids) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d of %d messages of %s", len(ids), n, topic)
+		}
+		res, err := px.Receive(ctxOf(t), &proxypb.ReceiveRequest{Group: group, Topic: topic, MaxMessages: int32(n - len(ids)), WaitMillis: 300,
+			InvisibleMillis: 30000, ConsumeFrom: proxypb.ConsumeFrom_CONSUME_FROM_EARLIEST, ClientId: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range res.GetMessages() {
+			ids = append(ids, m.GetMessage().GetId())
+			if _, err := px.Ack(ctxOf(t), &proxypb.AckRequest{Group: group, Topic: topic, ReceiptHandle: m.GetReceiptHandle()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ids
+}
+
+func TestSyncOrderedTopicCopiedAtSameOffsetsWithOffsets(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{})
+	c.CreateTopic(t, meta.Topic{Name: "orders", Queues: 4, Ordered: true, Primary: dcA, Replication: meta.ReplicationSync})
+	c.CreateGroup(t, meta.Group{Name: "billing", Subscriptions: []meta.Subscription{{Topic: "orders"}}, Ordered: true})
+	pxA := c.ProxyClient(t, dcA)
+	sendKeys(t, pxA, "orders", "m", 40)
+	sameQueues(t, c, "orders", 4, 40)
+
+	// Consume and ack some in the primary DC: the offsets reach idc-b.
+	receiveAcked(t, pxA, "billing", "orders", 10)
+	n := len(c.Brokers(dcA))
+	testcluster.Eventually(t, func() bool {
+		for q := range 4 {
+			a, err := c.BrokerClient(t, dcA, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "billing", Topic: "orders", QueueId: uint32(q)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := c.BrokerClient(t, dcB, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "billing", Topic: "orders", QueueId: uint32(q)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.GetFound() != b.GetFound() || a.GetOffset() != b.GetOffset() {
+				return false
+			}
+		}
+		return true
+	}, "consumer offsets of billing equal in idc-b")
+}
+
+// The old primary's unreplicated tail: never served while it was the
+// leader (sync reads stop at what idc-b acknowledged), cut and quarantined
+// when it follows the new primary.
+func TestDivergentTailTruncatedWhenOldPrimaryFollows(t *testing.T) {
+	var dataDirs []string
+	c := testcluster.New(t, testcluster.Options{Broker: func(dc string, i int, pc *daemon.BrokerProcess) {
+		pc.Broker.ReplicaTimeout = 300 * time.Millisecond
+		if dc == dcA {
+			dataDirs = append(dataDirs, pc.Broker.DataDir)
+		}
+	}})
+	c.CreateTopic(t, meta.Topic{Name: "ledger", Queues: 1, Ordered: true, Primary: dcA, Replication: meta.ReplicationSync})
+	c.CreateGroup(t, meta.Group{Name: "audit", Subscriptions: []meta.Subscription{{Topic: "ledger"}}, Ordered: true})
+	pxA := c.ProxyClient(t, dcA)
+	sendKeys(t, pxA, "ledger", "m", 5)
+	sameQueues(t, c, "ledger", 1, 5)
+
+	// idc-b stops following: a send is stored on idc-a but never acked.
+	c.StopReplicator(t, dcB)
+	_, err := c.BrokerClient(t, dcA, 0).Send(ctxOf(t), &brokerpb.SendRequest{Topic: "ledger", QueueId: 0, Epoch: 1,
+		Messages: []*brokerpb.MessageInput{{Id: "divergent-1", Body: []byte("never acked")}}})
+	if err == nil {
+		t.Fatal("sync send acked without the follower")
+	}
+	// Consumers of idc-a never see it.
+	ids := receiveAcked(t, pxA, "audit", "ledger", 5)
+	if slices.Contains(ids, "divergent-1") {
+		t.Fatalf("unreplicated message delivered: %v", ids)
+	}
+	if res, _ := pxA.Receive(ctxOf(t), &proxypb.ReceiveRequest{Group: "audit", Topic: "ledger", MaxMessages: 10, WaitMillis: 300}); len(res.GetMessages()) != 0 {
+		t.Fatalf("unreplicated message delivered: %v", res.GetMessages())
+	}
+
+	// Failover to idc-b (as the controller does once idc-a's lease ended).
+	store := c.Meta()
+	o, rev, err := store.GetOrdered(ctxOf(t), "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err = store.CASOrdered(ctxOf(t), "ledger", rev, meta.Ordered{Primary: dcB, Epoch: o.Epoch + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitMeta(t, rev)
+	pxB := c.ProxyClient(t, dcB)
+	testcluster.Eventually(t, func() bool {
+		_, err := pxB.Send(ctxOf(t), &proxypb.SendRequest{Topic: "ledger", Messages: []*proxypb.Message{{ShardingKey: "k", Body: []byte("after")}}})
+		return err == nil
+	}, "idc-b takes writes after the failover")
+	c.StartReplicator(t, dcB)
+	// idc-a follows idc-b: its tail is cut, then both queues are equal.
+	sameQueues(t, c, "ledger", 1, 6)
+	recs := queueRecords(t, c.BrokerClient(t, dcA, 0), "ledger", 0)
+	if slices.ContainsFunc(recs, func(s string) bool { return strings.HasPrefix(s, "divergent-1@") }) {
+		t.Fatalf("divergent record still served: %v", recs)
+	}
+	files, _ := filepath.Glob(filepath.Join(dataDirs[0], "quarantine", "ledger-0-5-*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("quarantine files %v", files)
+	}
+	if b, _ := os.ReadFile(files[0]); !strings.Contains(string(b), `"id":"divergent-1"`) {
+		t.Fatalf("quarantine file lacks the divergent record: %s", b)
+	}
+	if _, err := c.BrokerClient(t, dcA, 0).LookupByID(ctxOf(t), &brokerpb.LookupByIDRequest{Id: "divergent-1"}); err == nil {
+		t.Fatal("quarantined record found by id")
+	}
+}
