@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/duomq/duomq/api/brokerpb"
-	"github.com/duomq/duomq/broker/commitlog"
 	"github.com/duomq/duomq/api/proxypb"
+	"github.com/duomq/duomq/broker/commitlog"
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/rpcerr"
 	"github.com/duomq/duomq/internal/testcluster"

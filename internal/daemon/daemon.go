@@ -13,6 +13,8 @@ import (
 type Endpoints struct {
 	GRPC    string `json:"grpc"`
 	Metrics string `json:"metrics"`
+	// HTTP is the URL of an HTTP API (the controller's).
+	HTTP string `json:"http,omitempty"`
 }
 
 // Deps are what the caller shares with a component.

@@ -1,0 +1,328 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/duomq/duomq/dr/meta"
+)
+
+// Status is the controller's view of the whole deployment.
+type Status struct {
+	// Controller is the candidate that answered.
+	Controller string `json:"controller"`
+	// Leader is the elected leader (nil when none).
+	Leader *LeaderInfo `json:"leader"`
+	DCs    []DCStatus  `json:"dcs"`
+	// Etcd is each metadata member's reachability from this candidate.
+	Etcd    []EtcdMember    `json:"etcd"`
+	Ordered []OrderedStatus `json:"ordered"`
+	Traffic meta.Traffic    `json:"traffic"`
+	// ConsumerLag is, per group, topic and DC, the messages after the
+	// group's committed offsets.
+	ConsumerLag []ConsumerLag `json:"consumer_lag"`
+	// Transitions are those in progress.
+	Transitions []Transition `json:"transitions"`
+	// Errors are what could not be read (an unreachable broker): the
+	// figures they feed are missing, not zero.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// DCStatus is one DC's state and liveness.
+type DCStatus struct {
+	Name  string       `json:"name"`
+	State meta.DCState `json:"state"`
+	DCHealth
+	// Down is whether the controller counts it down (no alive brokers for
+	// down-after, or startup-grace for a DC it never saw alive).
+	Down bool `json:"down"`
+}
+
+// EtcdMember is one member of the metadata service.
+type EtcdMember struct {
+	Name      string `json:"name"`
+	Endpoint  string `json:"endpoint"`
+	Reachable bool   `json:"reachable"`
+	Leader    bool   `json:"leader"`
+	Error     string `json:"error,omitempty"`
+}
+
+// OrderedStatus is an ordered topic's routing and replication.
+type OrderedStatus struct {
+	Topic       string           `json:"topic"`
+	Home        string           `json:"home"`
+	Primary     string           `json:"primary"`
+	Epoch       uint64           `json:"epoch"`
+	Blocked     bool             `json:"blocked"`
+	Replication meta.Replication `json:"replication"`
+	Queues      int              `json:"queues"`
+	// Lag is, per queue and follower DC, the messages the follower copy
+	// lacks: the primary's next offset minus the follower's.
+	Lag []QueueLag `json:"lag"`
+}
+
+// QueueLag is a follower DC's replication lag of one queue.
+type QueueLag struct {
+	Queue    int    `json:"queue"`
+	DC       string `json:"dc"`
+	Messages int64  `json:"messages"`
+}
+
+// ConsumerLag is a group's unconsumed messages of a topic in a DC.
+type ConsumerLag struct {
+	Group    string `json:"group"`
+	Topic    string `json:"topic"`
+	DC       string `json:"dc"`
+	Messages int64  `json:"messages"`
+}
+
+// Status gathers the metadata, liveness, replication lag and consumer lag.
+// Any candidate answers it.
+func (c *Controller) Status(ctx context.Context) (Status, error) {
+	st := Status{Controller: c.cfg.ID, DCs: []DCStatus{}, Ordered: []OrderedStatus{}, ConsumerLag: []ConsumerLag{}, Transitions: []Transition{}}
+	mctx, cancel := context.WithTimeout(ctx, c.cfg.MetaTimeout)
+	defer cancel()
+	dcs, _, err := c.store.ListDCs(mctx)
+	if err != nil {
+		return st, err
+	}
+	topics, _, err := c.store.ListTopics(mctx)
+	if err != nil {
+		return st, err
+	}
+	if st.Traffic, _, err = c.store.GetTraffic(mctx); err != nil {
+		return st, err
+	}
+	if li, ok, err := c.Leader(ctx); err == nil && ok {
+		st.Leader = &li
+	}
+	if st.Transitions, err = c.inProgress(ctx); err != nil {
+		st.Errors = append(st.Errors, "controller state: "+err.Error())
+	}
+	now := c.clock.Now()
+	for _, d := range dcs {
+		h := c.health.get(d.Name)
+		st.DCs = append(st.DCs, DCStatus{Name: d.Name, State: d.State, DCHealth: h, Down: c.isDown(h, now)})
+	}
+	st.Etcd = c.etcdMembers(ctx)
+	g := &gatherer{c: c, ctx: ctx, states: map[[2]string]*replicaCall{}, sem: make(chan struct{}, maxStatusCalls)}
+	for _, t := range topics {
+		if !t.Ordered {
+			continue
+		}
+		// Its own deadline: the etcd member probes above may have used
+		// up mctx's when a site is down.
+		octx, ocancel := context.WithTimeout(ctx, c.cfg.MetaTimeout)
+		rec, _, err := c.store.GetOrdered(octx, t.Name)
+		ocancel()
+		if err != nil {
+			st.Errors = append(st.Errors, err.Error())
+			continue
+		}
+		st.Ordered = append(st.Ordered, g.ordered(t, rec, dcs))
+	}
+	st.ConsumerLag = g.consumerLag(topics, dcs)
+	st.Errors = append(st.Errors, g.errs...)
+	return st, nil
+}
+
+// inProgress lists the transitions in progress: the term's when leading,
+// else controller/state's.
+func (c *Controller) inProgress(ctx context.Context) ([]Transition, error) {
+	var trs []Transition
+	if t := c.currentTerm(); t != nil {
+		trs = t.transitions()
+	} else {
+		var err error
+		if trs, err = c.loadState(ctx); err != nil {
+			return []Transition{}, err
+		}
+	}
+	sort.Slice(trs, func(i, j int) bool { return trs[i].ID < trs[j].ID })
+	if trs == nil {
+		trs = []Transition{}
+	}
+	return trs, nil
+}
+
+// etcdMembers asks each metadata member for its status.
+func (c *Controller) etcdMembers(ctx context.Context) []EtcdMember {
+	mctx, cancel := context.WithTimeout(ctx, c.cfg.BrokerTimeout)
+	defer cancel()
+	ml, err := c.cli.MemberList(mctx)
+	if err != nil {
+		return []EtcdMember{{Error: err.Error()}}
+	}
+	out := make([]EtcdMember, len(ml.Members))
+	var wg sync.WaitGroup
+	for i, m := range ml.Members {
+		out[i] = EtcdMember{Name: m.Name}
+		if len(m.ClientURLs) == 0 {
+			out[i].Error = "no client URL"
+			continue
+		}
+		out[i].Endpoint = m.ClientURLs[0]
+		wg.Go(func() {
+			resp, err := c.cli.Status(mctx, out[i].Endpoint)
+			if err != nil {
+				out[i].Error = err.Error()
+				return
+			}
+			out[i].Reachable = true
+			out[i].Leader = resp.Leader == resp.Header.GetMemberId()
+		})
+	}
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// maxStatusCalls bounds the broker calls of one status in flight.
+const maxStatusCalls = 32
+
+// gatherer asks brokers for the status figures, each (broker, topic) once.
+type gatherer struct {
+	c      *Controller
+	ctx    context.Context
+	sem    chan struct{} // bounds the broker calls in flight
+	mu     sync.Mutex
+	states map[[2]string]*replicaCall
+	errs   []string
+}
+
+type replicaCall struct {
+	once sync.Once
+	st   ReplicaState
+	err  error
+}
+
+func (g *gatherer) fail(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.errs = append(g.errs, err.Error())
+}
+
+// replicaState asks a broker once per status.
+func (g *gatherer) replicaState(addr, topic string) (ReplicaState, error) {
+	g.mu.Lock()
+	call, ok := g.states[[2]string{addr, topic}]
+	if !ok {
+		call = &replicaCall{}
+		g.states[[2]string{addr, topic}] = call
+	}
+	g.mu.Unlock()
+	call.once.Do(func() {
+		g.sem <- struct{}{}
+		defer func() { <-g.sem }()
+		ctx, cancel := context.WithTimeout(g.ctx, g.c.cfg.BrokerTimeout)
+		defer cancel()
+		call.st, call.err = g.c.brokers.ReplicaState(ctx, addr, topic)
+		if call.err != nil {
+			g.fail(call.err)
+		}
+	})
+	return call.st, call.err
+}
+
+// nexts returns each queue's next offset in dc, read from the broker that
+// holds it; ok[q] is false when that broker did not answer.
+func (g *gatherer) nexts(topic, dc string, queues int) ([]int64, []bool) {
+	next, ok := make([]int64, queues), make([]bool, queues)
+	alive := g.c.health.alive(dc)
+	if len(alive) == 0 {
+		return next, ok
+	}
+	var wg sync.WaitGroup
+	for q := range queues {
+		wg.Go(func() {
+			st, err := g.replicaState(alive[q%len(alive)].Address, topic)
+			if err == nil {
+				next[q], ok[q] = nextOf(st.Queues, q), true
+			}
+		})
+	}
+	wg.Wait()
+	return next, ok
+}
+
+// ordered builds an ordered topic's status with its replication lag.
+func (g *gatherer) ordered(t meta.Topic, rec meta.Ordered, dcs []meta.DC) OrderedStatus {
+	os := OrderedStatus{Topic: t.Name, Home: t.Primary, Primary: rec.Primary, Epoch: rec.Epoch, Blocked: rec.Blocked,
+		Replication: t.Replication, Queues: t.Queues, Lag: []QueueLag{}}
+	primary, pok := g.nexts(t.Name, rec.Primary, t.Queues)
+	for _, d := range dcs {
+		if d.Name == rec.Primary || len(g.c.health.alive(d.Name)) == 0 {
+			continue
+		}
+		follower, fok := g.nexts(t.Name, d.Name, t.Queues)
+		for q := range t.Queues {
+			if pok[q] && fok[q] {
+				os.Lag = append(os.Lag, QueueLag{Queue: q, DC: d.Name, Messages: max(primary[q]-follower[q], 0)})
+			}
+		}
+	}
+	return os
+}
+
+// consumerLag sums, per group, topic and DC, each committed offset's
+// distance to its queue's end on the same broker.
+func (g *gatherer) consumerLag(topics []meta.Topic, dcs []meta.DC) []ConsumerLag {
+	type key struct{ group, topic, dc string }
+	var mu sync.Mutex
+	sums := map[key]int64{}
+	var wg sync.WaitGroup
+	for _, t := range topics {
+		for _, d := range dcs {
+			for _, a := range g.c.health.alive(d.Name) {
+				wg.Go(func() {
+					lags := g.brokerLag(a, t.Name)
+					mu.Lock()
+					defer mu.Unlock()
+					for grp, n := range lags {
+						sums[key{grp, t.Name, d.Name}] += n
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	out := make([]ConsumerLag, 0, len(sums))
+	for k, n := range sums {
+		out = append(out, ConsumerLag{Group: k.group, Topic: k.topic, DC: k.dc, Messages: n})
+	}
+	slices.SortFunc(out, func(a, b ConsumerLag) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.DC, b.DC))
+	})
+	return out
+}
+
+// brokerLag is one broker's consumer lag of a topic by group.
+func (g *gatherer) brokerLag(a meta.Alive, topic string) map[string]int64 {
+	g.sem <- struct{}{}
+	defer func() { <-g.sem }()
+	ctx, cancel := context.WithTimeout(g.ctx, g.c.cfg.BrokerTimeout)
+	defer cancel()
+	offs, err := g.c.brokers.ConsumerOffsets(ctx, a.Address, topic)
+	if err != nil {
+		g.fail(err)
+		return nil
+	}
+	ends := map[int]int64{}
+	out := map[string]int64{}
+	for _, o := range offs {
+		end, ok := ends[o.Queue]
+		if !ok {
+			_, qmax, err := g.c.brokers.QueueOffsets(ctx, a.Address, topic, o.Queue)
+			if err != nil {
+				g.fail(err)
+				return nil
+			}
+			ends[o.Queue], end = qmax, qmax
+		}
+		out[o.Group] += max(end-o.Offset, 0)
+	}
+	return out
+}
