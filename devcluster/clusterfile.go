@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -70,8 +72,19 @@ func (s *Supervisor) writeClusterFile() error {
 		if r.Replicator != nil {
 			cs.Metrics = append(cs.Metrics, r.Replicator.Metrics)
 		}
+		if r.Controller != nil {
+			cs.Controller = r.Controller.HTTP
+			cs.Metrics = append(cs.Metrics, r.Controller.Metrics)
+		}
 		f.Sites[name] = cs
 	}
+	// The witness is the site a drill is least likely to take down.
+	f.ControllerAPI = f.Sites[SiteWitness].Controller
+	tok, err := os.ReadFile(filepath.Join(s.opts.Dir, ControllerTokenFile))
+	if err != nil {
+		return err
+	}
+	f.ControllerToken = strings.TrimSpace(string(tok))
 	s.mu.Lock()
 	s.file = f
 	s.mu.Unlock()

@@ -50,11 +50,12 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 		return err
 	}
 	defer cli.Close()
-	ready := &readiness{spec: spec, want: len(spec.Brokers), r: SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()}, proxy: spec.Proxy == nil, repl: spec.Replicator == nil}
-	if spec.Nameserver == nil {
-		return ready.waitWitness(ctx, m, logger)
-	}
+	ready := &readiness{spec: spec, want: len(spec.Brokers), r: SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()},
+		ns: spec.Nameserver == nil, proxy: spec.Proxy == nil, repl: spec.Replicator == nil, ctrl: spec.Controller == nil}
 	store := meta.New(cli, meta.Options{Logger: logger})
+	if spec.Nameserver == nil {
+		return runWitness(ctx, spec, m, store, ready, logger)
+	}
 	cache, err := meta.NewCache(ctx, store)
 	if err != nil {
 		return fmt.Errorf("metadata cache: %w", err)
@@ -63,8 +64,35 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 	return runDC(ctx, spec, store, cache, ready, logger)
 }
 
+// runWitness runs the witness's controller candidate until ctx ends or
+// the etcd member fails.
+func runWitness(ctx context.Context, spec SiteSpec, m *member.Member, store *meta.Store, ready *readiness, logger *slog.Logger) error {
+	g, gctx := errgroup.WithContext(ctx)
+	runController(g, gctx, spec, store, ready, logger)
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case err := <-m.Err():
+			logger.Error("etcd member failed", "err", err)
+			return err
+		}
+	})
+	return g.Wait()
+}
+
+func runController(g *errgroup.Group, ctx context.Context, spec SiteSpec, store *meta.Store, ready *readiness, logger *slog.Logger) {
+	if spec.Controller == nil {
+		return
+	}
+	g.Go(func() error {
+		return daemon.RunController(ctx, *spec.Controller, store, daemon.Deps{Logger: logger, Ready: ready.controllerReady})
+	})
+}
+
 func runDC(ctx context.Context, spec SiteSpec, store *meta.Store, cache *meta.Cache, ready *readiness, logger *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
+	runController(g, gctx, spec, store, ready, logger)
 	g.Go(func() error {
 		return daemon.RunNameserver(gctx, *spec.Nameserver, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready.nameserver})
 	})
@@ -97,6 +125,7 @@ type readiness struct {
 	ns    bool
 	proxy bool // the proxy reported (or there is none)
 	repl  bool // the replicator reported (or there is none)
+	ctrl  bool // the controller candidate reported (or there is none)
 }
 
 func (rd *readiness) nameserver(e daemon.Endpoints) {
@@ -135,21 +164,16 @@ func (rd *readiness) replicatorReady(e daemon.Endpoints) {
 	rd.maybeWrite()
 }
 
-func (rd *readiness) maybeWrite() {
-	if rd.ns && rd.proxy && rd.repl && rd.got == rd.want {
-		serve.WriteReady(rd.spec.ReadyFile, rd.r)
-	}
+func (rd *readiness) controllerReady(e daemon.Endpoints) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	rd.r.Controller = &e
+	rd.ctrl = true
+	rd.maybeWrite()
 }
 
-func (rd *readiness) waitWitness(ctx context.Context, m *member.Member, logger *slog.Logger) error {
-	if err := serve.WriteReady(rd.spec.ReadyFile, rd.r); err != nil {
-		return err
-	}
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-m.Err():
-		logger.Error("etcd member failed", "err", err)
-		return err
+func (rd *readiness) maybeWrite() {
+	if rd.ns && rd.proxy && rd.repl && rd.ctrl && rd.got == rd.want {
+		serve.WriteReady(rd.spec.ReadyFile, rd.r)
 	}
 }

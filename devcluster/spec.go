@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/duomq/duomq/broker"
 	"github.com/duomq/duomq/dr/meta/member"
@@ -36,6 +37,7 @@ type SiteSpec struct {
 	Brokers       []daemon.BrokerProcess    `json:"brokers,omitempty"`
 	Proxy         *daemon.ProxyProcess      `json:"proxy,omitempty"`
 	Replicator    *daemon.ReplicatorProcess `json:"replicator,omitempty"`
+	Controller    *daemon.ControllerProcess `json:"controller,omitempty"`
 	ReadyFile     string                    `json:"ready_file"`
 }
 
@@ -48,6 +50,7 @@ type SiteReady struct {
 	BrokerNames []string           `json:"broker_names,omitempty"`
 	Proxy       *daemon.Endpoints  `json:"proxy,omitempty"`
 	Replicator  *daemon.Endpoints  `json:"replicator,omitempty"`
+	Controller  *daemon.Endpoints  `json:"controller,omitempty"`
 }
 
 // Options shape the topology.
@@ -157,6 +160,7 @@ func (t topology) specs(dir string) map[string]SiteSpec {
 		ec.ClientURL, ec.PeerURL, ec.InitialCluster = httpURL(p.EtcdClient), httpURL(p.EtcdPeer), initial
 		ec.ClusterToken = "duomq-dev"
 		spec := SiteSpec{Site: s, Dir: sd, Etcd: ec, EtcdEndpoints: localFirst(endpoints, ec.ClientURL), ReadyFile: filepath.Join(sd, "ready.json")}
+		spec.Controller = controllerProcess(s, filepath.Join(dir, ControllerTokenFile), spec.EtcdEndpoints)
 		if s != SiteWitness {
 			spec.Nameserver, spec.Brokers = t.dcComponents(s, sd, p)
 			spec.Proxy = t.proxy(s, p, spec.EtcdEndpoints)
@@ -208,6 +212,23 @@ func replicatorProcess(dc string) *daemon.ReplicatorProcess {
 	rp.MetricsListen = "127.0.0.1:0"
 	rp.Replicator.DC = dc
 	return &rp
+}
+
+// ControllerTokenFile holds the dev cluster's controller API token, in
+// the cluster directory.
+const ControllerTokenFile = "controller.token"
+
+// controllerProcess is a site's controller candidate: API and metrics on
+// ports picked at start, reported in the ready file. A DC whose liveness
+// records are gone (its brokers' leases expired, which already took
+// lease-ttl) is down after a further 250 ms.
+func controllerProcess(site, tokenFile string, etcd []string) *daemon.ControllerProcess {
+	cp := daemon.DefaultControllerProcess()
+	cp.Listen, cp.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
+	cp.TokenFile, cp.Etcd = tokenFile, etcd
+	cp.Controller.ID = site + "-controller"
+	cp.Controller.DownAfter = 250 * time.Millisecond
+	return &cp
 }
 
 func localFirst(all []string, local string) []string {

@@ -2,6 +2,8 @@ package devcluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,6 +81,9 @@ func NewSupervisor(o SupervisorOptions) (*Supervisor, error) {
 	}
 	topo, err := loadOrAllocate(o.Options)
 	if err != nil {
+		return nil, err
+	}
+	if err := ensureToken(filepath.Join(dir, ControllerTokenFile)); err != nil {
 		return nil, err
 	}
 	s := &Supervisor{opts: o, specs: topo.specs(dir), sites: map[string]*site{}}
@@ -290,4 +295,17 @@ func (s *Supervisor) serveAPI() (func(), error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	return func() { srv.Close() }, nil
+}
+
+// ensureToken writes a random controller API token to path unless one is
+// there already (a restarted dev cluster keeps its token).
+func ensureToken(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600)
 }

@@ -25,7 +25,7 @@ then the flags below.`,
 			err := loadConfig(file, cmd.Flags(), map[string]string{
 				"listen": "listen", "metrics-listen": "metrics-listen", "data-dir": "broker.data-dir",
 				"name": "broker.name", "dc": "broker.dc", "flush-mode": "broker.flush-mode",
-				"nameservers": "nameservers", "advertise": "advertise",
+				"nameservers": "nameservers", "advertise": "advertise", "etcd": "etcd-endpoints",
 			}, &pc)
 			if err != nil {
 				return err
@@ -50,6 +50,7 @@ then the flags below.`,
 	f.String("flush-mode", "", "sync (group commit) or async")
 	f.StringSlice("nameservers", nil, "nameserver addresses to register with (comma-separated)")
 	f.String("advertise", "", "address registered with nameservers (default: the bound listen address)")
+	f.StringSlice("etcd", nil, "metadata service endpoints: topics, fencing and the liveness lease (none: standalone)")
 	return cmd
 }
 

@@ -21,7 +21,7 @@ import (
 
 // configKinds are the kinds `duomq config validate` knows, in the order
 // they are inferred; each is named after the top-level key of its section.
-var configKinds = []string{"broker", "nameserver", "proxy", "member"}
+var configKinds = []string{"broker", "nameserver", "proxy", "replicator", "controller", "member"}
 
 // configProcess returns the process struct of a kind, holding its defaults,
 // and the component checks to run once a file is loaded into it.
@@ -42,6 +42,16 @@ func configProcess(kind string) (any, func() map[string]error) {
 		pc := daemon.DefaultProxyProcess()
 		return &pc, func() map[string]error {
 			return map[string]error{"proxy": pc.Proxy.Validate(), "log": checkLog(pc.Log)}
+		}
+	case "replicator":
+		pc := daemon.DefaultReplicatorProcess()
+		return &pc, func() map[string]error {
+			return map[string]error{"replicator": pc.Replicator.Validate(), "log": checkLog(pc.Log)}
+		}
+	case "controller":
+		pc := daemon.DefaultControllerProcess()
+		return &pc, func() map[string]error {
+			return map[string]error{"controller": pc.Validate(), "log": checkLog(pc.Log)}
 		}
 	case "meta":
 		pc := metaProcess{Member: member.DefaultConfig(), Log: logging.DefaultConfig()}
@@ -95,7 +105,7 @@ var (
 func validateConfig(file, kind string) []string {
 	pc, checks := configProcess(kind)
 	if pc == nil {
-		return []string{fmt.Sprintf("unknown kind %q: use broker, nameserver, proxy or meta", kind)}
+		return []string{fmt.Sprintf("unknown kind %q: use broker, nameserver, proxy, replicator, controller or meta", kind)}
 	}
 	if _, err := readConfigFile(file); err != nil {
 		return []string{err.Error()}
@@ -143,7 +153,7 @@ func leafErrors(err error) []error {
 func newConfigCommand() *cobra.Command {
 	var kind string
 	validate := &cobra.Command{
-		Use:   "validate [--kind broker|nameserver|proxy|meta] FILE",
+		Use:   "validate [--kind broker|nameserver|proxy|replicator|controller|meta] FILE",
 		Short: "Check a configuration file: unknown keys, wrong types and invalid values, all at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -167,7 +177,7 @@ func newConfigCommand() *cobra.Command {
 			return nil
 		},
 	}
-	validate.Flags().StringVar(&kind, "kind", "", "broker, nameserver, proxy or meta (default: inferred from the top-level keys)")
+	validate.Flags().StringVar(&kind, "kind", "", "broker, nameserver, proxy, replicator, controller or meta (default: inferred from the top-level keys)")
 	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
 	cmd.AddCommand(validate)
 	return cmd

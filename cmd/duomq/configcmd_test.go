@@ -154,6 +154,7 @@ func TestConfigurationDocComplete(t *testing.T) {
 		"broker":     daemon.BrokerProcess{},
 		"nameserver": daemon.NameserverProcess{},
 		"proxy":      daemon.ProxyProcess{},
+		"replicator": daemon.ReplicatorProcess{},
 		"meta":       metaProcess{Member: member.Config{}, Log: logging.Config{}},
 	} {
 		body, ok := sections["`duomq "+command+"`"]

@@ -12,7 +12,8 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	g := &globalFlags{}
-	admin := []*cobra.Command{newTopicCommand(g), newGroupCommand(g), newDCCommand(g)}
+	admin := []*cobra.Command{newTopicCommand(g), newGroupCommand(g), newDCCommand(g),
+		newTrafficCommand(g), newSwitchoverCommand(g), newFailoverCommand(g), newFailbackCommand(g), newStatusCommand(g)}
 	for _, c := range admin {
 		g.register(c)
 	}
@@ -22,6 +23,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(admin...)
 	root.AddCommand(apps...)
-	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newBenchCommand(), newConfigCommand())
+	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newReplicatorCommand(), newControllerCommand(), newBenchCommand(), newConfigCommand())
 	return root
 }

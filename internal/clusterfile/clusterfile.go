@@ -30,12 +30,17 @@ type Site struct {
 	Metrics     []string `json:"metrics,omitempty"`
 	Dir         string   `json:"dir,omitempty"`
 	Log         string   `json:"log,omitempty"`
+	// Controller is the API URL of the site's controller candidate.
+	Controller string `json:"controller,omitempty"`
 }
 
 // File is the whole cluster.json.
 type File struct {
 	Sites         map[string]Site `json:"sites"`
 	ControllerAPI string          `json:"controller_api"`
+	// ControllerToken is the API token of a local `duomq dev` cluster
+	// (production clusters keep theirs out of this file).
+	ControllerToken string `json:"controller_token,omitempty"`
 	// DevAPI is the `duomq dev` supervisor's control endpoint (restart a
 	// site); empty for clusters it did not start.
 	DevAPI string `json:"dev_api,omitempty"`
@@ -65,6 +70,21 @@ func Write(path string, f File) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ControllerURLs lists controller_api first, then every site's candidate:
+// any candidate answers (followers redirect writes to the leader).
+func (f File) ControllerURLs() []string {
+	var out []string
+	if f.ControllerAPI != "" {
+		out = append(out, f.ControllerAPI)
+	}
+	for _, name := range f.SiteNames() {
+		if u := f.Sites[name].Controller; u != "" && u != f.ControllerAPI {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // EtcdEndpoints lists every site's etcd client URL, sorted by site.

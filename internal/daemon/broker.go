@@ -32,9 +32,13 @@ type BrokerProcess struct {
 	// LeaseTTL is the liveness lease of a broker connected to the metadata
 	// service: it takes ordered writes only while renewed within it, and a
 	// controller promotes another DC only once it expired.
-	LeaseTTL time.Duration  `mapstructure:"lease-ttl" json:"lease-ttl"`
-	Broker   broker.Config  `mapstructure:"broker" json:"broker"`
-	Log      logging.Config `mapstructure:"log" json:"log"`
+	LeaseTTL time.Duration `mapstructure:"lease-ttl" json:"lease-ttl"`
+	// Etcd are the metadata service's endpoints: the broker's topics and
+	// fencing records follow it and its liveness lease lives there (none:
+	// standalone, unless the process shares a site's client).
+	Etcd   []string       `mapstructure:"etcd-endpoints" json:"etcd-endpoints"`
+	Broker broker.Config  `mapstructure:"broker" json:"broker"`
+	Log    logging.Config `mapstructure:"log" json:"log"`
 }
 
 // DefaultBrokerProcess returns the defaults of `duomq broker`.
@@ -59,6 +63,14 @@ type BrokerMeta struct {
 func RunBroker(ctx context.Context, pc BrokerProcess, bm BrokerMeta, d Deps) error {
 	logger := d.logger()
 	reg := d.registry()
+	if bm.Store == nil && len(pc.Etcd) > 0 {
+		pm, closeMeta, err := openMeta(ctx, ProxyMeta{}, pc.Etcd, "broker", logger)
+		if err != nil {
+			return err
+		}
+		defer closeMeta()
+		bm = BrokerMeta{Cache: pm.Cache, Store: pm.Store}
+	}
 	b, err := broker.New(pc.Broker, logger, reg)
 	if err != nil {
 		return err
