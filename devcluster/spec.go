@@ -221,13 +221,15 @@ const ControllerTokenFile = "controller.token"
 // controllerProcess is a site's controller candidate: API and metrics on
 // ports picked at start, reported in the ready file. A DC whose liveness
 // records are gone (its brokers' leases expired, which already took
-// lease-ttl) is down after a further 250 ms.
+// lease-ttl) is down after a further 250 ms. The etcd leadership is kept
+// on the witness, so losing a DC costs no etcd election.
 func controllerProcess(site, tokenFile string, etcd []string) *daemon.ControllerProcess {
 	cp := daemon.DefaultControllerProcess()
 	cp.Listen, cp.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	cp.TokenFile, cp.Etcd = tokenFile, etcd
 	cp.Controller.ID = site + "-controller"
 	cp.Controller.DownAfter = 250 * time.Millisecond
+	cp.Controller.PreferredEtcdLeader = SiteWitness
 	return &cp
 }
 

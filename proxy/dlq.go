@@ -138,7 +138,7 @@ func (p *Proxy) redriveOne(ctx context.Context, m *brokerpb.Message) error {
 	}
 	msgs := []*brokerpb.MessageInput{in}
 	if t.Ordered {
-		_, err = p.sendOrdered(ctx, t, msgs)
+		_, err = p.sendOrdered(ctx, t, msgs, false)
 	} else {
 		_, err = p.sendUnordered(ctx, t, msgs, false)
 	}

@@ -45,7 +45,7 @@ func (p *Proxy) Send(ctx context.Context, req *proxypb.SendRequest) (*proxypb.Se
 	}
 	var results []*proxypb.SendResult
 	if topic.Ordered {
-		results, err = p.sendOrdered(ctx, topic, msgs)
+		results, err = p.sendOrdered(ctx, topic, msgs, req.GetIdempotent())
 	} else {
 		results, err = p.sendUnordered(ctx, topic, msgs, req.GetIdempotent())
 	}

@@ -25,7 +25,7 @@ var (
 // in the topic's primary DC only, stamped with the topic's epoch. A broker
 // that refuses the epoch means the proxy's metadata is behind: the record
 // is re-read and the refused messages are sent once more.
-func (p *Proxy) sendOrdered(ctx context.Context, t meta.Topic, msgs []*brokerpb.MessageInput) ([]*proxypb.SendResult, error) {
+func (p *Proxy) sendOrdered(ctx context.Context, t meta.Topic, msgs []*brokerpb.MessageInput, idempotent bool) ([]*proxypb.SendResult, error) {
 	ord, _, ok := p.meta.Ordered(t.Name)
 	if !ok {
 		return nil, errorf(ErrPrimaryUnavailable, "ordered topic %q has no fencing record (ordered/%s) in the metadata yet", t.Name, t.Name)
@@ -38,7 +38,7 @@ func (p *Proxy) sendOrdered(ctx context.Context, t meta.Topic, msgs []*brokerpb.
 	for i := range all {
 		all[i] = i
 	}
-	err := p.sendOrderedOnce(ctx, t, ord, msgs, all, results)
+	err := p.sendOrderedOnce(ctx, t, ord, msgs, all, results, idempotent)
 	if !errors.Is(err, errStale) {
 		return results, err
 	}
@@ -54,7 +54,7 @@ func (p *Proxy) sendOrdered(ctx context.Context, t meta.Topic, msgs []*brokerpb.
 		return nil, blockedErr(fresh)
 	}
 	p.log.Info("ordered send retried with a newer epoch", "topic", t.Name, "epoch", ord.Epoch, "new-epoch", fresh.Epoch, "primary", fresh.Primary)
-	err = p.sendOrderedOnce(ctx, t, fresh, msgs, pendingIndexes(results), results)
+	err = p.sendOrderedOnce(ctx, t, fresh, msgs, pendingIndexes(results), results, idempotent)
 	if errors.Is(err, errStale) {
 		return nil, errorf(ErrStaleEpoch, "ordered topic %q: the broker refused epoch %d, the newest in the metadata: %v", t.Name, fresh.Epoch, err)
 	}
@@ -100,7 +100,7 @@ func orderedPlacement(brokers []brokerRef, q uint32) brokerRef {
 // sendOrderedOnce sends the messages idx grouped by logical queue. It
 // returns errStale (wrapping the broker's refusal) when some group was
 // refused for its epoch, after the other groups finished.
-func (p *Proxy) sendOrderedOnce(ctx context.Context, t meta.Topic, ord meta.Ordered, msgs []*brokerpb.MessageInput, idx []int, results []*proxypb.SendResult) error {
+func (p *Proxy) sendOrderedOnce(ctx context.Context, t meta.Topic, ord meta.Ordered, msgs []*brokerpb.MessageInput, idx []int, results []*proxypb.SendResult, idempotent bool) error {
 	brokers, err := p.brokersOf(ctx, t.Name, ord.Primary)
 	if err != nil {
 		return errorf(ErrPrimaryUnavailable, "ordered topic %q: %v (ordered topics never fall back to another DC)", t.Name, err)
@@ -121,7 +121,7 @@ func (p *Proxy) sendOrderedOnce(ctx context.Context, t meta.Topic, ord meta.Orde
 	)
 	for q, gi := range groups {
 		wg.Go(func() {
-			err := p.sendOrderedGroup(ctx, t, ord, orderedPlacement(brokers, q), q, msgs, gi, results)
+			err := p.sendOrderedGroup(ctx, t, ord, orderedPlacement(brokers, q), q, msgs, gi, results, idempotent)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -140,7 +140,7 @@ func (p *Proxy) sendOrderedOnce(ctx context.Context, t meta.Topic, ord meta.Orde
 	return stale
 }
 
-func (p *Proxy) sendOrderedGroup(ctx context.Context, t meta.Topic, ord meta.Ordered, b brokerRef, q uint32, msgs []*brokerpb.MessageInput, idx []int, results []*proxypb.SendResult) error {
+func (p *Proxy) sendOrderedGroup(ctx context.Context, t meta.Topic, ord meta.Ordered, b brokerRef, q uint32, msgs []*brokerpb.MessageInput, idx []int, results []*proxypb.SendResult, idempotent bool) error {
 	batch := make([]*brokerpb.MessageInput, len(idx))
 	for j, i := range idx {
 		batch[j] = msgs[i]
@@ -149,7 +149,7 @@ func (p *Proxy) sendOrderedGroup(ctx context.Context, t meta.Topic, ord meta.Ord
 		return errorf(ErrPrimaryUnavailable, "ordered topic %q: queue %d lives on broker %s of %s, which does not take writes of it now (queues %d, permission %d); ordered topics never fall back to another DC",
 			t.Name, q, b.Name, b.DC, b.Queues, b.Perm)
 	}
-	res, err := p.brokerSend(ctx, b, &brokerpb.SendRequest{Topic: t.Name, QueueId: int32(q), Messages: batch, Epoch: ord.Epoch})
+	res, err := p.brokerSend(ctx, b, &brokerpb.SendRequest{Topic: t.Name, QueueId: int32(q), Messages: batch, Epoch: ord.Epoch, Idempotent: idempotent})
 	switch {
 	case err == nil:
 		for j, i := range idx {

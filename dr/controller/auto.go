@@ -11,6 +11,9 @@ import (
 // leaderLoop evaluates the DCs whenever liveness or the metadata changes,
 // and at least every quarter of down-after, until the term ends.
 func (c *Controller) leaderLoop(t *term) {
+	done := make(chan struct{})
+	go func() { defer close(done); c.keepEtcdLeader(t) }()
+	defer func() { <-done }()
 	sub, unsub := c.cache.Subscribe()
 	defer unsub()
 	tick := min(max(c.cfg.DownAfter/4, 10*time.Millisecond), 500*time.Millisecond)

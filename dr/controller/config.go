@@ -56,6 +56,12 @@ type Config struct {
 	PollInterval time.Duration `mapstructure:"poll-interval" json:"poll-interval"`
 	// MaxParallel bounds the transitions that run at once (a DC's topics).
 	MaxParallel int `mapstructure:"max-parallel" json:"max-parallel"`
+	// PreferredEtcdLeader names the etcd member (site) the leading
+	// controller keeps the metadata quorum's leadership on, typically the
+	// witness: losing a DC then costs no etcd election, whose new leader
+	// would extend every lease (the dead DC's too) by a full TTL before
+	// they can expire. Empty: leadership is left where etcd puts it.
+	PreferredEtcdLeader string `mapstructure:"preferred-etcd-leader" json:"preferred-etcd-leader"`
 }
 
 // DefaultConfig returns the defaults of `duomq controller`.
