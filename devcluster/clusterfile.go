@@ -10,9 +10,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/clusterfile"
 )
@@ -23,7 +20,7 @@ var DCCIDRs = map[string][]string{SiteA: {"127.1.0.0/16"}, SiteB: {"127.2.0.0/16
 
 // bootstrap records the data centers in the metadata (once).
 func (s *Supervisor) bootstrap(ctx context.Context) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: s.specs[SiteA].EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := meta.NewClient(s.specs[SiteA].EtcdEndpoints)
 	if err != nil {
 		return err
 	}

@@ -65,8 +65,18 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // startDev runs a supervisor until the test ends and returns its cluster file.
 func startDev(t *testing.T) (*Supervisor, *syncBuffer, clusterfile.File) {
 	t.Helper()
+	return startDevWith(t, Options{})
+}
+
+// startDevWith is startDev with options (o.Dir defaults to a temporary
+// directory).
+func startDevWith(t *testing.T, o Options) (*Supervisor, *syncBuffer, clusterfile.File) {
+	t.Helper()
 	out := &syncBuffer{}
-	s, err := NewSupervisor(SupervisorOptions{Options: Options{Dir: t.TempDir()}, Binary: binary, Out: out})
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	s, err := NewSupervisor(SupervisorOptions{Options: o, Binary: binary, Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}

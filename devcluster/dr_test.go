@@ -30,10 +30,21 @@ type orderedLoad struct {
 	mu    sync.Mutex
 	acked map[string]map[int]string // key -> seq -> id
 	times []time.Time               // ack times, in order
+	by    map[string]ackInfo        // id -> who acked it and when
 	fails int
 }
 
+type ackInfo struct {
+	dc string
+	at time.Time
+}
+
 func runOrderedLoad(ctx context.Context, t *testing.T, proxy, topic string, keys int) (*orderedLoad, func()) {
+	return runOrderedLoadKeys(ctx, t, proxy, topic, "key", keys)
+}
+
+// runOrderedLoadKeys is runOrderedLoad with keys prefix-0, prefix-1, ...
+func runOrderedLoadKeys(ctx context.Context, t *testing.T, proxy, topic, prefix string, keys int) (*orderedLoad, func()) {
 	cfg := client.DefaultConfig()
 	cfg.Proxy, cfg.App = proxy, "dr-test"
 	cfg.RequestTimeout = time.Second
@@ -44,11 +55,11 @@ func runOrderedLoad(ctx context.Context, t *testing.T, proxy, topic string, keys
 		t.Fatal(err)
 	}
 	p := cli.NewProducer()
-	l := &orderedLoad{acked: map[string]map[int]string{}}
+	l := &orderedLoad{acked: map[string]map[int]string{}, by: map[string]ackInfo{}}
 	lctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for k := range keys {
-		key := fmt.Sprintf("key-%d", k)
+		key := fmt.Sprintf("%s-%d", prefix, k)
 		l.acked[key] = map[int]string{}
 		wg.Go(func() {
 			for seq := 0; lctx.Err() == nil && seq < 100000; seq++ {
@@ -59,6 +70,7 @@ func runOrderedLoad(ctx context.Context, t *testing.T, proxy, topic string, keys
 					if err == nil {
 						l.acked[key][seq] = r.ID
 						l.times = append(l.times, time.Now())
+						l.by[r.ID] = ackInfo{dc: r.DC, at: time.Now()}
 					} else if lctx.Err() == nil {
 						l.fails++
 					}
@@ -206,10 +218,15 @@ func controllerPost(t *testing.T, f clusterfile.File, path string, body, out any
 
 func createOrdered(t *testing.T, f clusterfile.File, topic string, queues int, primary string) *meta.Store {
 	t.Helper()
+	return createOrderedRepl(t, f, topic, queues, primary, meta.ReplicationSync)
+}
+
+func createOrderedRepl(t *testing.T, f clusterfile.File, topic string, queues int, primary string, repl meta.Replication) *meta.Store {
+	t.Helper()
 	store := metaStore(t, f.EtcdEndpoints())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := store.CreateTopic(ctx, meta.Topic{Name: topic, Queues: queues, Ordered: true, Primary: primary, Replication: meta.ReplicationSync}); err != nil {
+	if _, err := store.CreateTopic(ctx, meta.Topic{Name: topic, Queues: queues, Ordered: true, Primary: primary, Replication: repl}); err != nil {
 		t.Fatal(err)
 	}
 	for _, dc := range []string{SiteA, SiteB} {

@@ -7,10 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/duomq/duomq/dr/meta"
@@ -45,7 +42,7 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 	}
 	defer m.Close()
 	logger.Info("etcd member ready", "client-url", m.ClientURL())
-	cli, err := clientv3.New(clientv3.Config{Endpoints: spec.EtcdEndpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := meta.NewClient(spec.EtcdEndpoints)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,10 @@ type Options struct {
 	Dir          string
 	BrokersPerDC int
 	FlushMode    string
+	// Netns runs every site in its own network namespace with its own
+	// address on a bridge of the host (root and iproute2 needed), so a
+	// drill or test can cut links between sites (see Supervisor.Partition).
+	Netns bool
 }
 
 // ports are the fixed ports of one site.
@@ -74,6 +78,9 @@ type topology struct {
 	BrokersPerDC int              `json:"brokers_per_dc"`
 	FlushMode    string           `json:"flush_mode"`
 	Ports        map[string]ports `json:"ports"`
+	// Subnet is the /24 (first three octets) of a topology whose sites run
+	// in network namespaces; empty: every site on 127.0.0.1.
+	Subnet string `json:"subnet,omitempty"`
 }
 
 // loadOrAllocate returns the topology of dir, allocating free ports on
@@ -86,12 +93,20 @@ func loadOrAllocate(o Options) (topology, error) {
 		if err := json.Unmarshal(b, &t); err != nil {
 			return t, fmt.Errorf("%s: %w (remove the directory to start afresh)", path, err)
 		}
+		if o.Netns != (t.Subnet != "") {
+			return t, fmt.Errorf("%s was made with netns=%v: use the same mode, or remove the directory to start afresh", path, t.Subnet != "")
+		}
 		return t, t.addProxyPorts(path)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return t, err
 	}
 	t = topology{Version: 1, BrokersPerDC: o.BrokersPerDC, FlushMode: o.FlushMode, Ports: map[string]ports{}}
+	if o.Netns {
+		if t.Subnet, err = freeSubnet(); err != nil {
+			return t, err
+		}
+	}
 	for _, s := range Sites {
 		p := ports{}
 		n := 2
@@ -140,16 +155,24 @@ func (t *topology) addProxyPorts(path string) error {
 	return atomicfile.WriteFile(path, b, 0o644)
 }
 
-func hostPort(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
-func httpURL(p int) string  { return "http://" + hostPort(p) }
+// host is the address a site's components listen on.
+func (t topology) host(site string) string {
+	if t.Subnet == "" {
+		return "127.0.0.1"
+	}
+	return siteIP(t.Subnet, site)
+}
+
+func (t topology) hostPort(site string, p int) string { return t.host(site) + ":" + strconv.Itoa(p) }
+func (t topology) httpURL(site string, p int) string  { return "http://" + t.hostPort(site, p) }
 
 // specs builds every site's spec from the topology.
 func (t topology) specs(dir string) map[string]SiteSpec {
 	initial := map[string]string{}
 	var endpoints []string
 	for _, s := range Sites {
-		initial[s] = httpURL(t.Ports[s].EtcdPeer)
-		endpoints = append(endpoints, httpURL(t.Ports[s].EtcdClient))
+		initial[s] = t.httpURL(s, t.Ports[s].EtcdPeer)
+		endpoints = append(endpoints, t.httpURL(s, t.Ports[s].EtcdClient))
 	}
 	out := map[string]SiteSpec{}
 	for _, s := range Sites {
@@ -157,14 +180,14 @@ func (t topology) specs(dir string) map[string]SiteSpec {
 		sd := filepath.Join(dir, s)
 		ec := member.DefaultConfig()
 		ec.Name, ec.DataDir = s, filepath.Join(sd, "etcd")
-		ec.ClientURL, ec.PeerURL, ec.InitialCluster = httpURL(p.EtcdClient), httpURL(p.EtcdPeer), initial
+		ec.ClientURL, ec.PeerURL, ec.InitialCluster = t.httpURL(s, p.EtcdClient), t.httpURL(s, p.EtcdPeer), initial
 		ec.ClusterToken = "duomq-dev"
 		spec := SiteSpec{Site: s, Dir: sd, Etcd: ec, EtcdEndpoints: localFirst(endpoints, ec.ClientURL), ReadyFile: filepath.Join(sd, "ready.json")}
-		spec.Controller = controllerProcess(s, filepath.Join(dir, ControllerTokenFile), spec.EtcdEndpoints)
+		spec.Controller = controllerProcess(s, t.host(s), filepath.Join(dir, ControllerTokenFile), spec.EtcdEndpoints)
 		if s != SiteWitness {
 			spec.Nameserver, spec.Brokers = t.dcComponents(s, sd, p)
 			spec.Proxy = t.proxy(s, p, spec.EtcdEndpoints)
-			spec.Replicator = replicatorProcess(s)
+			spec.Replicator = replicatorProcess(s, t.host(s))
 		}
 		out[s] = spec
 	}
@@ -173,13 +196,13 @@ func (t topology) specs(dir string) map[string]SiteSpec {
 
 func (t topology) dcComponents(dc, sd string, p ports) (*daemon.NameserverProcess, []daemon.BrokerProcess) {
 	ns := daemon.DefaultNameserverProcess()
-	ns.Listen, ns.MetricsListen = hostPort(p.NS), hostPort(p.NSMetrics)
+	ns.Listen, ns.MetricsListen = t.hostPort(dc, p.NS), t.hostPort(dc, p.NSMetrics)
 	ns.Nameserver = nameserver.DefaultConfig()
 	ns.Nameserver.DC = dc
 	var brokers []daemon.BrokerProcess
 	for i, bp := range p.Brokers {
 		b := daemon.DefaultBrokerProcess()
-		b.Listen, b.MetricsListen = hostPort(bp[0]), hostPort(bp[1])
+		b.Listen, b.MetricsListen = t.hostPort(dc, bp[0]), t.hostPort(dc, bp[1])
 		b.Nameservers = []string{ns.Listen}
 		b.Broker = broker.DefaultConfig()
 		b.Broker.Name = fmt.Sprintf("broker-%s-%d", dc[len(dc)-1:], i)
@@ -196,20 +219,20 @@ func (t topology) dcComponents(dc, sd string, p ports) (*daemon.NameserverProces
 func (t topology) proxy(dc string, p ports, etcd []string) *daemon.ProxyProcess {
 	pp := daemon.DefaultProxyProcess()
 	pp.Proxy.DC, pp.Proxy.ID = dc, dc+"-proxy-0"
-	pp.Proxy.Listen, pp.Proxy.MetricsListen = hostPort(p.Proxy[0]), hostPort(p.Proxy[1])
+	pp.Proxy.Listen, pp.Proxy.MetricsListen = t.hostPort(dc, p.Proxy[0]), t.hostPort(dc, p.Proxy[1])
 	pp.Proxy.Etcd = etcd
 	pp.Proxy.Nameservers = map[string][]string{}
 	for _, other := range []string{SiteA, SiteB} {
-		pp.Proxy.Nameservers[other] = []string{hostPort(t.Ports[other].NS)}
+		pp.Proxy.Nameservers[other] = []string{t.hostPort(other, t.Ports[other].NS)}
 	}
 	return &pp
 }
 
 // replicatorProcess is a DC's replicator; its metrics port is picked at
 // start and reported in the ready file.
-func replicatorProcess(dc string) *daemon.ReplicatorProcess {
+func replicatorProcess(dc, host string) *daemon.ReplicatorProcess {
 	rp := daemon.DefaultReplicatorProcess()
-	rp.MetricsListen = "127.0.0.1:0"
+	rp.MetricsListen = host + ":0"
 	rp.Replicator.DC = dc
 	return &rp
 }
@@ -223,9 +246,9 @@ const ControllerTokenFile = "controller.token"
 // records are gone (its brokers' leases expired, which already took
 // lease-ttl) is down after a further 250 ms. The etcd leadership is kept
 // on the witness, so losing a DC costs no etcd election.
-func controllerProcess(site, tokenFile string, etcd []string) *daemon.ControllerProcess {
+func controllerProcess(site, host, tokenFile string, etcd []string) *daemon.ControllerProcess {
 	cp := daemon.DefaultControllerProcess()
-	cp.Listen, cp.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
+	cp.Listen, cp.MetricsListen = host+":0", host+":0"
 	cp.TokenFile, cp.Etcd = tokenFile, etcd
 	cp.Controller.ID = site + "-controller"
 	cp.Controller.DownAfter = 250 * time.Millisecond

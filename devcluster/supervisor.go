@@ -47,6 +47,7 @@ type site struct {
 type Supervisor struct {
 	opts  SupervisorOptions
 	specs map[string]SiteSpec
+	topo  topology
 	api   string
 
 	mu    sync.Mutex
@@ -86,7 +87,7 @@ func NewSupervisor(o SupervisorOptions) (*Supervisor, error) {
 	if err := ensureToken(filepath.Join(dir, ControllerTokenFile)); err != nil {
 		return nil, err
 	}
-	s := &Supervisor{opts: o, specs: topo.specs(dir), sites: map[string]*site{}}
+	s := &Supervisor{opts: o, specs: topo.specs(dir), topo: topo, sites: map[string]*site{}}
 	for name, spec := range s.specs {
 		if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
 			return nil, err
@@ -108,6 +109,17 @@ func (s *Supervisor) ClusterFile() string { return filepath.Join(s.opts.Dir, "cl
 // sites that exit, and stops every site when ctx ends.
 func (s *Supervisor) Run(ctx context.Context) error {
 	os.Remove(s.ClusterFile())
+	if sub := s.topo.Subnet; sub != "" {
+		netDown(sub) // left over by a supervisor that was killed
+		if err := netUp(sub); err != nil {
+			return fmt.Errorf("network namespaces: %w", err)
+		}
+		defer func() {
+			if err := netDown(sub); err != nil {
+				fmt.Fprintf(s.opts.Out, "duomq dev: removing the network namespaces: %v\n", err)
+			}
+		}()
+	}
 	stopAPI, err := s.serveAPI()
 	if err != nil {
 		return err
@@ -145,6 +157,9 @@ func (s *Supervisor) start(name string) error {
 		return err
 	}
 	cmd := exec.Command(s.opts.Binary, "site", "--spec", specPath(spec))
+	if sub := s.topo.Subnet; sub != "" {
+		cmd = exec.Command("ip", "netns", "exec", nsName(sub, name), s.opts.Binary, "site", "--spec", specPath(spec))
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If the supervisor dies without stopping its sites, they stop too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -308,4 +323,27 @@ func ensureToken(path string) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600)
+}
+
+// Partition cuts site off from the sites in from (both directions) until
+// Heal; only for a topology in network namespaces (Options.Netns).
+func (s *Supervisor) Partition(site string, from ...string) error {
+	if s.topo.Subnet == "" {
+		return errors.New("partition needs the sites in network namespaces (duomq dev --netns)")
+	}
+	if _, ok := siteHost[site]; !ok {
+		return fmt.Errorf("partition: unknown site %q", site)
+	}
+	return partition(s.topo.Subnet, site, from)
+}
+
+// Heal removes a site's partition.
+func (s *Supervisor) Heal(site string) error {
+	if s.topo.Subnet == "" {
+		return errors.New("heal needs the sites in network namespaces (duomq dev --netns)")
+	}
+	if _, ok := siteHost[site]; !ok {
+		return fmt.Errorf("heal: unknown site %q", site)
+	}
+	return heal(s.topo.Subnet, site)
 }

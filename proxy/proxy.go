@@ -24,6 +24,9 @@ type Metadata interface {
 	DCs() []meta.DC
 	Ordered(topic string) (meta.Ordered, int64, bool)
 	Traffic() (meta.Traffic, int64)
+	// Brokers are a DC's live brokers sorted by name: the placement of
+	// ordered queues, shared with the replicators and the controller.
+	Brokers(dc string) []meta.Alive
 }
 
 // OrderedReader reads an ordered topic's fencing record from the metadata

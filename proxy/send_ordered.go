@@ -97,11 +97,38 @@ func orderedPlacement(brokers []brokerRef, q uint32) brokerRef {
 	return brokers[int(q)%len(brokers)]
 }
 
+// orderedBrokers are the primary DC's live brokers (their liveness
+// records, the placement the replicators and the controller use too),
+// with the route's queue count and permission where the route lists the
+// broker. A broker the route does not list yet (its registration of the
+// topic is on its way) is tried anyway: it refuses what it cannot take,
+// whereas placing its queues on another broker would split them.
+func (p *Proxy) orderedBrokers(ctx context.Context, t meta.Topic, dc string) ([]brokerRef, error) {
+	alive := p.meta.Brokers(dc)
+	if len(alive) == 0 {
+		return p.brokersOf(ctx, t.Name, dc)
+	}
+	routed, err := p.brokersOf(ctx, t.Name, dc)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]brokerRef, len(alive))
+	for i, a := range alive {
+		out[i] = brokerRef{DC: dc, Name: a.Name, Addr: a.Address, Queues: uint32(t.Queues), Perm: uint32(brokerpb.Permission_PERMISSION_READ_WRITE)}
+		for _, r := range routed {
+			if r.Name == a.Name {
+				out[i] = r
+			}
+		}
+	}
+	return out, nil
+}
+
 // sendOrderedOnce sends the messages idx grouped by logical queue. It
 // returns errStale (wrapping the broker's refusal) when some group was
 // refused for its epoch, after the other groups finished.
 func (p *Proxy) sendOrderedOnce(ctx context.Context, t meta.Topic, ord meta.Ordered, msgs []*brokerpb.MessageInput, idx []int, results []*proxypb.SendResult, idempotent bool) error {
-	brokers, err := p.brokersOf(ctx, t.Name, ord.Primary)
+	brokers, err := p.orderedBrokers(ctx, t, ord.Primary)
 	if err != nil {
 		return errorf(ErrPrimaryUnavailable, "ordered topic %q: %v (ordered topics never fall back to another DC)", t.Name, err)
 	}

@@ -19,14 +19,12 @@ type Config struct {
 	RetryBackoff time.Duration `mapstructure:"retry-backoff" json:"retry-backoff"`
 	// OffsetSyncInterval is how often consumer offsets are copied.
 	OffsetSyncInterval time.Duration `mapstructure:"offset-sync-interval" json:"offset-sync-interval"`
-	// BrokerRefresh is how often the live brokers are re-read.
-	BrokerRefresh time.Duration `mapstructure:"broker-refresh" json:"broker-refresh"`
 }
 
 // DefaultConfig returns the defaults (DC must still be set).
 func DefaultConfig() Config {
 	return Config{FetchWait: time.Second, FetchMaxMessages: 256, RetryBackoff: 100 * time.Millisecond,
-		OffsetSyncInterval: 500 * time.Millisecond, BrokerRefresh: 500 * time.Millisecond}
+		OffsetSyncInterval: 500 * time.Millisecond}
 }
 
 // Validate reports the first bad field, naming its key.
@@ -34,8 +32,8 @@ func (c Config) Validate() error {
 	switch {
 	case names.DC(c.DC) != nil:
 		return fmt.Errorf("replicator config: dc %q: %v", c.DC, names.DC(c.DC))
-	case c.FetchWait <= 0 || c.RetryBackoff <= 0 || c.BrokerRefresh <= 0:
-		return fmt.Errorf("replicator config: fetch-wait, retry-backoff and broker-refresh must be positive")
+	case c.FetchWait <= 0 || c.RetryBackoff <= 0:
+		return fmt.Errorf("replicator config: fetch-wait and retry-backoff must be positive")
 	case c.FetchMaxMessages <= 0 || c.FetchMaxMessages > 1024:
 		return fmt.Errorf("replicator config: fetch-max-messages %d not in [1, 1024]", c.FetchMaxMessages)
 	case c.OffsetSyncInterval <= 0 || c.OffsetSyncInterval > time.Second:

@@ -59,7 +59,7 @@ func (r *Replicator) SyncOffsets(ctx context.Context) error {
 }
 
 func (r *Replicator) collectOffsets(ctx context.Context, topic, leader string, batches map[string][]*brokerpb.ConsumerOffset) error {
-	srcs := (*r.brokers.Load())[leader]
+	srcs := r.src.Brokers(leader)
 	if len(srcs) == 0 {
 		return fmt.Errorf("topic %s: no live broker in %s", topic, leader)
 	}

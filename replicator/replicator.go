@@ -14,16 +14,13 @@ import (
 	"github.com/duomq/duomq/dr/meta"
 )
 
-// Source is the metadata the replicator follows (a loaded meta.Cache).
+// Source is the metadata the replicator follows (a loaded meta.Cache):
+// the topics, their fencing records and the live brokers of each DC.
 type Source interface {
 	Topics() []meta.Topic
 	Ordered(topic string) (meta.Ordered, int64, bool)
+	Brokers(dc string) []meta.Alive
 	Subscribe() (<-chan struct{}, func())
-}
-
-// Liveness lists the live brokers by DC (meta.Store.ListAlive).
-type Liveness interface {
-	ListAlive(ctx context.Context) (map[string][]meta.Alive, int64, error)
 }
 
 // Dialer returns a client of the broker at an address
@@ -34,14 +31,12 @@ type Dialer interface {
 
 // Replicator follows, in its DC, every queue that another DC leads.
 type Replicator struct {
-	cfg   Config
-	src   Source
-	alive Liveness
-	dial  Dialer
-	log   *slog.Logger
-	m     *metrics
+	cfg  Config
+	src  Source
+	dial Dialer
+	log  *slog.Logger
+	m    *metrics
 
-	brokers      atomic.Pointer[map[string][]meta.Alive]
 	offsetSynced atomic.Int64 // unix nanos of the last full offset sync
 
 	mu      sync.Mutex
@@ -61,62 +56,42 @@ type worker struct {
 }
 
 // New returns a replicator; Run starts it.
-func New(cfg Config, src Source, alive Liveness, dial Dialer, reg prometheus.Registerer, logger *slog.Logger) (*Replicator, error) {
+func New(cfg Config, src Source, dial Dialer, reg prometheus.Registerer, logger *slog.Logger) (*Replicator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Replicator{cfg: cfg, src: src, alive: alive, dial: dial, workers: map[queueRef]*worker{},
+	r := &Replicator{cfg: cfg, src: src, dial: dial, workers: map[queueRef]*worker{},
 		log: logger.With("component", "replicator", "dc", cfg.DC)}
 	r.m = newMetrics(reg, r)
-	empty := map[string][]meta.Alive{}
-	r.brokers.Store(&empty)
 	return r, nil
 }
 
 // Run replicates until ctx ends: it starts and stops queue workers as the
-// metadata and the live brokers change, and syncs consumer offsets.
+// metadata changes, and syncs consumer offsets. Workers look the brokers
+// up in the watched metadata at every step.
 func (r *Replicator) Run(ctx context.Context) error {
 	ch, unsub := r.src.Subscribe()
 	defer unsub()
-	tick := time.NewTicker(r.cfg.BrokerRefresh)
-	defer tick.Stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { r.syncOffsetsLoop(ctx) })
 	defer wg.Wait()
 	defer r.stopAll()
-	r.refreshBrokers(ctx)
 	for {
 		r.reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ch:
-		case <-tick.C:
-			r.refreshBrokers(ctx)
 		}
 	}
-}
-
-func (r *Replicator) refreshBrokers(ctx context.Context) {
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.BrokerRefresh)
-	defer cancel()
-	all, _, err := r.alive.ListAlive(rctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.m.errors.WithLabelValues("list-brokers").Inc()
-			r.log.Warn("live brokers not read; keeping the last list", "err", err)
-		}
-		return
-	}
-	r.brokers.Store(&all)
 }
 
 // brokerFor is the broker of dc that hosts logical queue q.
 func (r *Replicator) brokerFor(dc string, q uint32) (meta.Alive, error) {
-	bs := (*r.brokers.Load())[dc]
+	bs := r.src.Brokers(dc)
 	if len(bs) == 0 {
 		return meta.Alive{}, fmt.Errorf("no live broker in %s", dc)
 	}

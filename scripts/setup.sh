@@ -7,6 +7,10 @@ need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v etcdctl >/dev/null || need+=(etcd-client)
 command -v promtool >/dev/null || need+=(prometheus)
+# Partition tests run sites in network namespaces (ip) and cut links with
+# nftables rules (nft).
+command -v ip >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
 [ ${#need[@]} = 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "setup: missing ${need[*]} and no apt-get here; install them by hand" >&2; exit 0

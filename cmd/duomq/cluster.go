@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/clusterfile"
@@ -65,7 +64,7 @@ func (g *globalFlags) store() (*meta.Store, *clientv3.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := meta.NewClient(eps)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metadata service %v: %w", eps, err)
 	}

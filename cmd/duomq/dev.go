@@ -45,6 +45,7 @@ again with the same DIR finds the same cluster.`,
 	f.StringVar(&o.Dir, "dir", "data/dev", "directory of the topology (created; reused when it exists)")
 	f.IntVar(&o.BrokersPerDC, "brokers-per-dc", 2, "brokers in each DC (first run of a directory only)")
 	f.StringVar(&o.FlushMode, "flush-mode", "sync", "brokers' flush mode, sync or async (first run of a directory only)")
+	f.BoolVar(&o.Netns, "netns", false, "run each site in its own network namespace, so links between sites can be cut (root; first run of a directory only)")
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 type Cache struct {
 	s      *Store
 	log    *slog.Logger
-	ranges [3]watchRange
+	ranges [4]watchRange
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -47,8 +48,9 @@ type Cache struct {
 	ordered    map[string]versionedOrdered
 	traffic    Traffic
 	trafficRev int64
-	watchRev   [3]int64 // revision each watch has delivered everything up to
-	rev        int64    // min(watchRev): the cache reflects etcd up to here
+	alive      map[string]map[string]Alive // dc -> broker -> liveness record
+	watchRev   [4]int64                    // revision each watch has delivered everything up to
+	rev        int64                       // min(watchRev): the cache reflects etcd up to here
 	revCh      chan struct{}
 	subs       map[int]chan struct{}
 	nextSub    int
@@ -84,13 +86,15 @@ func newCache(s *Store) *Cache {
 		done:  make(chan struct{}),
 	}
 	p := s.k.prefix
-	// Three ranges skip offsets/, controller/ and drills/: offsets change
-	// every second and no reader of the cache needs them. The last range
-	// runs from ordered/ through topics/ to the traffic key.
-	c.ranges = [3]watchRange{
+	// Four ranges skip offsets/, controller/, consumers/, audit/ and
+	// drills/: offsets change every second and no reader of the cache
+	// needs them. The third range runs from ordered/ through topics/ to
+	// the traffic key; the last holds the brokers' liveness records.
+	c.ranges = [4]watchRange{
 		{p + dirDCs, prefixEnd(p + dirDCs)},
 		{p + dirGroups, prefixEnd(p + dirGroups)},
 		{p + dirOrdered, p + keyTraffic + "\x00"},
+		{p + KeyAlive, prefixEnd(p + KeyAlive)},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
@@ -277,6 +281,10 @@ func sortedValues[T any](m map[string]T, clone func(T) T) []T {
 // c.mu is held. Values that do not decode are logged and treated as absent.
 func (c *Cache) applyLocked(kv *mvccpb.KeyValue, deleted bool) {
 	key := string(kv.Key)
+	if rest, ok := strings.CutPrefix(key, c.s.k.abs(KeyAlive)); ok {
+		c.applyAliveLocked(key, rest, kv.Value, deleted)
+		return
+	}
 	dir, name, ok := c.s.k.parse(key)
 	if !ok {
 		return
@@ -303,6 +311,32 @@ func (c *Cache) applyLocked(kv *mvccpb.KeyValue, deleted bool) {
 		}
 		c.traffic, c.trafficRev = t, kv.ModRevision
 	}
+}
+
+// applyAliveLocked applies alive/<dc>/<broker>; c.mu is held.
+func (c *Cache) applyAliveLocked(key, rest string, val []byte, deleted bool) {
+	dc, name, ok := strings.Cut(rest, "/")
+	if !ok {
+		return
+	}
+	var a Alive
+	if deleted || !c.decodeOK(key, val, &a) {
+		delete(c.alive[dc], name)
+		return
+	}
+	if c.alive[dc] == nil {
+		c.alive[dc] = map[string]Alive{}
+	}
+	c.alive[dc][name] = a
+}
+
+// Brokers returns the live brokers of dc (their liveness records),
+// sorted by name: the placement of ordered queues (queue q on broker
+// q mod n) that proxies, replicators and the controller share.
+func (c *Cache) Brokers(dc string) []Alive {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return sortedValues(c.alive[dc], func(a Alive) Alive { return a })
 }
 
 func applyValue[T any](c *Cache, m map[string]T, key, name string, val []byte, deleted bool) {
@@ -332,6 +366,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 		clientv3.OpGet(k.dir(dirGroups), clientv3.WithPrefix()),
 		clientv3.OpGet(k.dir(dirOrdered), clientv3.WithPrefix()),
 		clientv3.OpGet(k.traffic()),
+		clientv3.OpGet(k.abs(KeyAlive), clientv3.WithPrefix()),
 	}, nil)
 	if err != nil {
 		return 0, err
@@ -344,6 +379,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 	c.groups = make(map[string]Group)
 	c.ordered = make(map[string]versionedOrdered)
 	c.traffic, c.trafficRev = Traffic{}, 0
+	c.alive = make(map[string]map[string]Alive)
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
 			c.applyLocked(kv, false)

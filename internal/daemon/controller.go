@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/duomq/duomq/dr/controller"
@@ -106,7 +104,7 @@ func RunController(ctx context.Context, pc ControllerProcess, store *meta.Store,
 		if len(pc.Etcd) == 0 {
 			return fmt.Errorf("controller: etcd-endpoints is empty: the controller needs the metadata service: %w", controller.ErrInvalidConfig)
 		}
-		cli, err := clientv3.New(clientv3.Config{Endpoints: pc.Etcd, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		cli, err := meta.NewClient(pc.Etcd)
 		if err != nil {
 			return fmt.Errorf("metadata service %v: %w", pc.Etcd, err)
 		}

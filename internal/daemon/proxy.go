@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -106,7 +104,7 @@ func openMeta(ctx context.Context, pm ProxyMeta, etcd []string, component string
 		if len(etcd) == 0 {
 			return pm, closeAll, fmt.Errorf("%s config: etcd-endpoints is empty: the %s needs the metadata service", component, component)
 		}
-		cli, err := clientv3.New(clientv3.Config{Endpoints: etcd, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		cli, err := meta.NewClient(etcd)
 		if err != nil {
 			return pm, closeAll, fmt.Errorf("metadata service %v: %w", etcd, err)
 		}

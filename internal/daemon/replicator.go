@@ -43,7 +43,7 @@ func RunReplicator(ctx context.Context, pc ReplicatorProcess, pm ProxyMeta, d De
 	defer closeMeta()
 	pool := brokerconn.New()
 	defer pool.Close()
-	r, err := replicator.New(pc.Replicator, pm.Cache, pm.Store, pool, reg, logger)
+	r, err := replicator.New(pc.Replicator, pm.Cache, pool, reg, logger)
 	if err != nil {
 		return err
 	}

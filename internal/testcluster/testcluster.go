@@ -183,7 +183,6 @@ func (c *Cluster) startReplicator(dc string) error {
 	rp.MetricsListen = "127.0.0.1:0"
 	rp.Replicator.DC = dc
 	rp.Replicator.FetchWait = 500 * time.Millisecond
-	rp.Replicator.BrokerRefresh = 100 * time.Millisecond
 	pm := daemon.ProxyMeta{Store: c.store, Cache: s.cache}
 	var err error
 	s.repl, err = start(func(ctx context.Context, d daemon.Deps) error { return daemon.RunReplicator(ctx, rp, pm, d) }, c.log.With("site", dc))

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -51,7 +49,7 @@ func Open(ctx context.Context, f clusterfile.File, dc string) (*Target, error) {
 		pc.Close()
 		return nil, err
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: f.EtcdEndpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := meta.NewClient(f.EtcdEndpoints())
 	if err != nil {
 		pc.Close()
 		bc.Close()
