@@ -86,6 +86,7 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 	reg.MustRegister(m.sentMessages, m.sentBytes, m.sendLatency, m.sendErrors, m.pulledMessages,
 		m.fsyncLatency, m.corruptRecords, m.dispatchSkipped, m.popped, m.acked, m.retried, m.deadLettered, m.scheduled,
 		m.replicaTimeouts, m.replicated, m.truncated)
+	reg.MustRegister(orderCollector{b})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "duomq_broker_commitlog_disk_bytes", Help: "Bytes of commitlog segments on disk.",
 	}, func() float64 { return float64(b.clog.Metrics().DiskBytes) }))
@@ -102,3 +103,30 @@ func (m *metrics) observeSend(topic string, n, bytes int, d time.Duration) {
 }
 
 func (m *metrics) observeFsync(d time.Duration) { m.fsyncLatency.Observe(d.Seconds()) }
+
+var (
+	epochDesc = prometheus.NewDesc("duomq_broker_topic_epoch",
+		"Fencing epoch of each ordered topic on this broker.", []string{"topic"}, nil)
+	syncFollowersDesc = prometheus.NewDesc("duomq_broker_sync_followers",
+		"Follower DCs a sync send waits for (the in-sync set: the other DCs not marked down), per sync-replicated topic whose primary is this broker's DC.", []string{"topic"}, nil)
+)
+
+// orderCollector exports the fencing state of ordered topics.
+type orderCollector struct{ b *Broker }
+
+func (c orderCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- epochDesc
+	ch <- syncFollowersDesc
+}
+
+func (c orderCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, t := range c.b.Topics() {
+		if t.Epoch == 0 {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(epochDesc, prometheus.GaugeValue, float64(t.Epoch), t.Name)
+		if t.Order.Replication == "sync" && t.Order.primaryIs(c.b.cfg.DC) {
+			ch <- prometheus.MustNewConstMetric(syncFollowersDesc, prometheus.GaugeValue, float64(len(t.Order.Followers)), t.Name)
+		}
+	}
+}

@@ -41,6 +41,8 @@ type ReplicaFetchResult struct {
 	Diverging  bool
 	TruncateTo int64
 	Epoch      uint64
+	// LagBytes is the size of the leader's records past those returned.
+	LagBytes int64
 }
 
 // replProgress holds what each follower DC acknowledged, per queue led
@@ -142,12 +144,44 @@ func (b *Broker) ReplicaFetch(ctx context.Context, req ReplicaFetchRequest) (Rep
 		wake := b.waitDispatch()
 		res, err := b.pullOnce(pull)
 		if err != nil || len(res.Messages) > 0 || !time.Now().Before(deadline) {
-			return ReplicaFetchResult{Messages: res.Messages, LeaderNext: res.MaxOffset, LeaderMin: res.MinOffset, Epoch: t.Epoch}, err
+			out := ReplicaFetchResult{Messages: res.Messages, LeaderNext: res.MaxOffset, LeaderMin: res.MinOffset, Epoch: t.Epoch}
+			if err == nil {
+				out.LagBytes = b.bytesFrom(req.Topic, req.QueueID, req.Offset+int64(len(res.Messages)), res.MaxOffset)
+			}
+			return out, err
 		}
 		if !b.await(ctx, wake, deadline) {
 			return ReplicaFetchResult{LeaderNext: res.MaxOffset, LeaderMin: res.MinOffset, Epoch: t.Epoch}, nil
 		}
 	}
+}
+
+// lagBytesScan bounds the entries bytesFrom reads; past it the size is
+// extrapolated from their mean.
+const lagBytesScan = 65536
+
+// bytesFrom is the size of a queue's records in [from, to).
+func (b *Broker) bytesFrom(topic string, qid uint32, from, to int64) int64 {
+	q, err := b.queueOf(topic, qid)
+	if err != nil || from >= to {
+		return 0
+	}
+	var sum, n int64
+	for off := from; off < to && n < lagBytesScan; {
+		es, err := q.Range(off, int(min(to-off, 1024)), nil)
+		if err != nil || len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			sum += int64(e.Size)
+		}
+		n += int64(len(es))
+		off += int64(len(es))
+	}
+	if n > 0 && n < to-from {
+		sum = sum * (to - from) / n
+	}
+	return sum
 }
 
 // divergence compares the follower's position with this log: p is where

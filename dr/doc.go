@@ -3,5 +3,5 @@
 // fences ordered topics by epoch, fails over, switches over and fails back.
 //
 // The metadata service is in dr/meta (embedded members in dr/meta/member);
-// the controller is planned.
+// the controller is in dr/controller.
 package dr

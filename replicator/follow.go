@@ -124,5 +124,6 @@ func (r *Replicator) append(ctx context.Context, local brokerpb.BrokerClient, re
 		age = time.Since(time.Unix(0, msgs[len(msgs)-1].GetStoreTimeUnixNano())).Seconds()
 	}
 	r.m.lagSeconds.WithLabelValues(ref.topic, q).Set(age)
+	r.m.lagBytes.WithLabelValues(ref.topic, q).Set(float64(res.GetLagBytes()))
 	return "", nil
 }

@@ -11,6 +11,7 @@ import (
 type metrics struct {
 	lagMessages *prometheus.GaugeVec
 	lagSeconds  *prometheus.GaugeVec
+	lagBytes    *prometheus.GaugeVec
 	replicated  *prometheus.CounterVec
 	truncated   *prometheus.CounterVec
 	errors      *prometheus.CounterVec
@@ -24,6 +25,9 @@ func newMetrics(reg prometheus.Registerer, r *Replicator) *metrics {
 		}, []string{"topic", "queue"}),
 		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "duomq_replicator_lag_seconds", Help: "Age of the oldest record not yet copied, per followed queue (0 when caught up).",
+		}, []string{"topic", "queue"}),
+		lagBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "duomq_replicator_lag_bytes", Help: "Record bytes the leading DC has and this DC's copy does not, per followed queue.",
 		}, []string{"topic", "queue"}),
 		replicated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duomq_replicator_replicated_messages_total", Help: "Records copied into this DC.",
@@ -41,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, r *Replicator) *metrics {
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.lagMessages, m.lagSeconds, m.replicated, m.truncated, m.errors, m.workers)
+	reg.MustRegister(m.lagMessages, m.lagSeconds, m.lagBytes, m.replicated, m.truncated, m.errors, m.workers)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "duomq_replicator_offset_sync_age_seconds", Help: "Time since consumer offsets were last copied from every leading broker.",
 	}, func() float64 {

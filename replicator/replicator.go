@@ -129,6 +129,7 @@ func (r *Replicator) reconcile(ctx context.Context) {
 			delete(r.workers, ref)
 			r.m.lagMessages.DeleteLabelValues(ref.topic, fmt.Sprint(ref.queue))
 			r.m.lagSeconds.DeleteLabelValues(ref.topic, fmt.Sprint(ref.queue))
+			r.m.lagBytes.DeleteLabelValues(ref.topic, fmt.Sprint(ref.queue))
 		}
 	}
 	for ref, leader := range want {

@@ -2476,8 +2476,11 @@ type ReplicaFetchResponse struct {
 	Epoch      uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// The leader's first offset (retention may have removed older records).
 	LeaderMinOffset int64 `protobuf:"varint,6,opt,name=leader_min_offset,json=leaderMinOffset,proto3" json:"leader_min_offset,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Bytes of the leader's records past those returned (the follower's lag
+	// in bytes; beyond 65536 records, extrapolated from their mean size).
+	LagBytes      int64 `protobuf:"varint,7,opt,name=lag_bytes,json=lagBytes,proto3" json:"lag_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaFetchResponse) Reset() {
@@ -2548,6 +2551,13 @@ func (x *ReplicaFetchResponse) GetEpoch() uint64 {
 func (x *ReplicaFetchResponse) GetLeaderMinOffset() int64 {
 	if x != nil {
 		return x.LeaderMinOffset
+	}
+	return 0
+}
+
+func (x *ReplicaFetchResponse) GetLagBytes() int64 {
+	if x != nil {
+		return x.LagBytes
 	}
 	return 0
 }
@@ -3532,7 +3542,7 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\vwait_millis\x18\a \x01(\x03R\n" +
 	"waitMillis\x12\x1f\n" +
 	"\vfollower_dc\x18\b \x01(\tR\n" +
-	"followerDc\"\xfb\x01\n" +
+	"followerDc\"\x98\x02\n" +
 	"\x14ReplicaFetchResponse\x124\n" +
 	"\bmessages\x18\x01 \x03(\v2\x18.duomq.broker.v1.MessageR\bmessages\x12,\n" +
 	"\x12leader_next_offset\x18\x02 \x01(\x03R\x10leaderNextOffset\x12\x1c\n" +
@@ -3540,7 +3550,8 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\vtruncate_to\x18\x04 \x01(\x03R\n" +
 	"truncateTo\x12\x14\n" +
 	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\x12*\n" +
-	"\x11leader_min_offset\x18\x06 \x01(\x03R\x0fleaderMinOffset\"\x95\x01\n" +
+	"\x11leader_min_offset\x18\x06 \x01(\x03R\x0fleaderMinOffset\x12\x1b\n" +
+	"\tlag_bytes\x18\a \x01(\x03R\blagBytes\"\x95\x01\n" +
 	"\x14ReplicaAppendRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x19\n" +
 	"\bqueue_id\x18\x02 \x01(\rR\aqueueId\x12\x16\n" +

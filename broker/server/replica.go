@@ -25,7 +25,7 @@ func (s *Server) ReplicaFetch(ctx context.Context, req *brokerpb.ReplicaFetchReq
 		return nil, errTable.Status(err)
 	}
 	out := &brokerpb.ReplicaFetchResponse{LeaderNextOffset: res.LeaderNext, LeaderMinOffset: res.LeaderMin,
-		Diverging: res.Diverging, TruncateTo: res.TruncateTo, Epoch: res.Epoch}
+		Diverging: res.Diverging, TruncateTo: res.TruncateTo, Epoch: res.Epoch, LagBytes: res.LagBytes}
 	out.Messages = make([]*brokerpb.Message, len(res.Messages))
 	for i := range res.Messages {
 		out.Messages[i] = ToProto(&res.Messages[i])

@@ -55,7 +55,7 @@ func autoFailoverWhenDCLosesItsBrokers(t *testing.T, e *env) {
 	if got := c.counter("duomq_controller_failovers_total", "outcome", "ok"); got != 1 {
 		t.Fatalf("failovers_total{ok} = %v", got)
 	}
-	if got := c.counter("duomq_controller_dc_state", "dc", dcA); got != 2 {
+	if got := c.counter("duomq_controller_dc_state", "dc_name", dcA); got != 2 {
 		t.Fatalf("dc_state{idc-a} = %v, want 2 (down)", got)
 	}
 }

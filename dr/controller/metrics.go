@@ -36,10 +36,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		dcState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "duomq_controller_dc_state", Help: "State of each DC in the metadata: 0 active, 1 draining, 2 down.",
-		}, []string{"dc"}),
+		}, []string{"dc_name"}),
 		dcAlive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "duomq_controller_dc_alive_brokers", Help: "Broker liveness records of each DC.",
-		}, []string{"dc"}),
+		}, []string{"dc_name"}),
 		inProgress: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "duomq_controller_transitions_in_progress", Help: "Failovers, switchovers and failbacks running on this leader.",
 		}),
