@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -174,4 +175,65 @@ func TestSwitchoverResumedByNextLeaderWithRealBrokers(t *testing.T) {
 		t.Fatal("no message acked")
 	}
 	t.Logf("%d messages acked across the interrupted switchover, all in idc-b in order", total)
+}
+
+// BenchmarkSwitchoverPause moves an ordered sync topic back and forth
+// between the DCs of the in-process topology and reports the write pause
+// the controller measured (block to promote), beside its reference: two
+// compare-and-swap writes of the fencing record, timed in the same run.
+func BenchmarkSwitchoverPause(b *testing.B) {
+	c := testcluster.New(b, testcluster.Options{})
+	const topic = "bench-move"
+	c.CreateTopic(b, meta.Topic{Name: topic, Queues: 4, Ordered: true, Primary: testcluster.DCA, Replication: meta.ReplicationSync})
+	ctl := startRealB(b, c)
+	to := []string{testcluster.DCB, testcluster.DCA}
+	var pauses []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		rep, err := ctl.Switchover(context.Background(), controller.SwitchoverRequest{Topic: topic, To: to[i%2], Actor: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pauses = append(pauses, time.Duration(rep.Transitions[0].PauseSeconds*float64(time.Second)))
+	}
+	b.StopTimer()
+	slices.Sort(pauses)
+	b.ReportMetric(float64(pauses[len(pauses)/2].Microseconds())/1000, "pause-p50-ms")
+	b.ReportMetric(float64(pauses[len(pauses)-1].Microseconds())/1000, "pause-max-ms")
+	// Reference: two CAS writes of the record, as the switchover does.
+	var cas []time.Duration
+	for range 20 {
+		o, rev, err := c.Meta().GetOrdered(context.Background(), topic)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		o.Epoch++
+		if rev, err = c.Meta().CASOrdered(context.Background(), topic, rev, o); err != nil {
+			b.Fatal(err)
+		}
+		o.Epoch++
+		if _, err = c.Meta().CASOrdered(context.Background(), topic, rev, o); err != nil {
+			b.Fatal(err)
+		}
+		cas = append(cas, time.Since(start))
+	}
+	slices.Sort(cas)
+	b.ReportMetric(float64(cas[len(cas)/2].Microseconds())/1000, "ref-2cas-p50-ms")
+}
+
+func startRealB(b *testing.B, c *testcluster.Cluster) *controller.Controller {
+	cfg := controller.DefaultConfig()
+	cfg.ID, cfg.APIURL = "bench", "http://bench.invalid:1"
+	brokers := controller.NewGRPCBrokers()
+	ctl, err := controller.New(cfg, controller.Deps{Store: c.Meta(), Brokers: brokers, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(context.Background()) }()
+	b.Cleanup(func() { ctl.Close(); <-done; brokers.Close() })
+	<-ctl.Ready()
+	testcluster.Eventually(b, ctl.IsLeader, "the controller leads")
+	return ctl
 }
