@@ -10,8 +10,8 @@ import (
 
 // ConsumerOffsets returns the committed offsets of the groups consuming
 // topic here (every topic when empty), internal groups (names starting
-// with "%") and internal topics excluded: what the replicator copies to
-// the other DC.
+// with "%") excluded, and internal topics unless asked for by name (a
+// mirror): what the replicator copies to the other DC.
 func (b *Broker) ConsumerOffsets(topic string) ([]offsets.Entry, error) {
 	if topic != "" {
 		if _, err := b.Topic(topic); err != nil {
@@ -20,7 +20,8 @@ func (b *Broker) ConsumerOffsets(topic string) ([]offsets.Entry, error) {
 	}
 	var out []offsets.Entry
 	for _, e := range b.offs.Snapshot() {
-		if strings.HasPrefix(e.Group, "%") || strings.HasPrefix(e.Topic, "%") || (topic != "" && e.Topic != topic) {
+		internal := strings.HasPrefix(e.Topic, "%") && e.Topic != topic // a mirror only when asked for
+		if strings.HasPrefix(e.Group, "%") || internal || (topic != "" && e.Topic != topic) {
 			continue
 		}
 		out = append(out, e)

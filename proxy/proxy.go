@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,6 +94,8 @@ type Proxy struct {
 	throttle *throttler
 	auth     *authenticator
 	picker   *picker
+
+	mirrorRR atomic.Uint32 // spreads replicated unordered sends over a broker's queues
 
 	fallbackMu sync.Mutex
 	fallbacks  map[string]string // topic -> reason its last write went elsewhere

@@ -173,7 +173,7 @@ func (p *Proxy) popTargets(ctx context.Context, g meta.Group, t meta.Topic, tags
 			}
 		}
 	}
-	var out []popTarget
+	out := p.mirrorTargets(ctx, t, tags)
 	for _, dc := range dcs {
 		brokers, err := p.brokersOf(ctx, t.Name, dc)
 		if err != nil {
@@ -187,6 +187,32 @@ func (p *Proxy) popTargets(ctx context.Context, g meta.Group, t meta.Topic, tags
 			out = append(out, popTarget{b: b, topic: t.Name, tags: tags})
 			if !g.Ordered {
 				out = append(out, popTarget{b: b, topic: names.RetryTopic(g.Name)})
+			}
+		}
+	}
+	return out
+}
+
+// mirrorTargets are the local copies of a replicated unordered topic's
+// queues in DCs that are down: their messages are read here until the DC
+// returns (consumer offsets are synced both ways by the replicators).
+func (p *Proxy) mirrorTargets(ctx context.Context, t meta.Topic, tags []string) []popTarget {
+	if !replicatedUnordered(t) {
+		return nil
+	}
+	var out []popTarget
+	for _, d := range p.meta.DCs() {
+		if d.Name == p.cfg.DC || d.State != meta.DCDown {
+			continue
+		}
+		mirror := names.MirrorTopic(d.Name, t.Name)
+		brokers, err := p.brokersOf(ctx, mirror, p.cfg.DC)
+		if err != nil {
+			continue
+		}
+		for _, b := range brokers {
+			if b.readable() && !p.brokers.open(b) {
+				out = append(out, popTarget{b: b, topic: mirror, tags: tags})
 			}
 		}
 	}
@@ -334,6 +360,9 @@ func present(dc string, m *brokerpb.Message) *proxypb.Message {
 	}
 	if v := props[propOriginTopic]; v != "" {
 		out.Topic = v
+	}
+	if _, topic, ok := names.ParseMirror(out.Topic); ok {
+		out.Topic = topic // a DC that is down: read from its copy here
 	}
 	if v := props[propOriginID]; v != "" {
 		out.Id = v

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -183,6 +184,13 @@ func (p *Proxy) sendGroup(ctx context.Context, t meta.Topic, writable []brokerRe
 		if p.brokers.open(b) {
 			continue
 		}
+		if replicatedUnordered(t) {
+			q, ok := p.replicatedQueue(t, b)
+			if !ok {
+				continue
+			}
+			req.QueueId = q
+		}
 		res, err := p.brokerSend(ctx, b, req)
 		if err == nil {
 			for j, i := range idx {
@@ -199,6 +207,26 @@ func (p *Proxy) sendGroup(ctx context.Context, t meta.Topic, writable []brokerRe
 		return "circuit breakers open", nil
 	}
 	return lastErr.Error(), nil
+}
+
+// replicatedUnordered reports whether an unordered topic's queues are
+// copied to the other DCs' mirrors.
+func replicatedUnordered(t meta.Topic) bool {
+	return !t.Ordered && t.Replication != "" && t.Replication != meta.ReplicationNone
+}
+
+// replicatedQueue picks the queue of a replicated unordered topic to write
+// on broker b: the topic has Queues logical queues per DC, queue q on the
+// DC's live broker q mod n (as for ordered topics), which is what the
+// replicators copy. It fails when b is not live or hosts no queue.
+func (p *Proxy) replicatedQueue(t meta.Topic, b brokerRef) (int32, bool) {
+	alive := p.meta.Brokers(b.DC)
+	idx := slices.IndexFunc(alive, func(a meta.Alive) bool { return a.Name == b.Name })
+	if idx < 0 || idx >= t.Queues {
+		return 0, false
+	}
+	mine := (t.Queues - idx + len(alive) - 1) / len(alive) // queues idx, idx+n, ...
+	return int32(idx + len(alive)*int(p.mirrorRR.Add(1)%uint32(mine))), true
 }
 
 // brokerSend is one broker Send, checked to answer every message.

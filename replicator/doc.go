@@ -32,7 +32,14 @@
 //     broker at least every offset-sync-interval; the broker raises them
 //     only (never backwards) and leaves a queue its own consumers use.
 //
-// Not yet: unordered topics with replication (each DC writes its own
-// queues, which would need mirror queues in the other DC), and replica
-// sets inside one DC.
+// Unordered topics with replication: each DC writes its own queues
+// (Queues logical queues per DC, queue q on the DC's live broker q mod n,
+// as for ordered topics), and every other DC keeps a mirror,
+// %MIRROR%<dc>%<topic>, at the same offsets. Consumer offsets go from the
+// source to the mirror and back (raised only, never onto a queue consumed
+// where they land), so that while a DC is down the other DC's consumers
+// read its unconsumed messages from the mirror, and when it returns its
+// own consumers do not read them again.
+//
+// Not yet: replica sets inside one DC.
 package replicator

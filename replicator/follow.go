@@ -20,7 +20,7 @@ type cursor struct {
 
 // follow copies one queue from leader (a DC) until ctx ends.
 func (r *Replicator) follow(ctx context.Context, ref queueRef, leader string) {
-	log := r.log.With("topic", ref.topic, "queue", ref.queue, "leader-dc", leader)
+	log := r.log.With("topic", ref.topic, "copy", ref.dst, "queue", ref.queue, "leader-dc", leader)
 	log.Info("following queue")
 	var cur cursor
 	for ctx.Err() == nil {
@@ -78,7 +78,7 @@ func (r *Replicator) step(ctx context.Context, ref queueRef, leader string, cur 
 }
 
 func (r *Replicator) readCursor(ctx context.Context, local brokerpb.BrokerClient, ref queueRef, addr string, cur *cursor) error {
-	st, err := local.ReplicaState(ctx, &brokerpb.ReplicaStateRequest{Topic: ref.topic})
+	st, err := local.ReplicaState(ctx, &brokerpb.ReplicaStateRequest{Topic: ref.dst})
 	if err != nil {
 		return err
 	}
@@ -88,20 +88,20 @@ func (r *Replicator) readCursor(ctx context.Context, local brokerpb.BrokerClient
 			return nil
 		}
 	}
-	return fmt.Errorf("broker %s has no queue %d of %s", addr, ref.queue, ref.topic)
+	return fmt.Errorf("broker %s has no queue %d of %s", addr, ref.queue, ref.dst)
 }
 
 func (r *Replicator) truncate(ctx context.Context, local brokerpb.BrokerClient, ref queueRef, res *brokerpb.ReplicaFetchResponse, cur *cursor) (string, error) {
 	tr, err := local.ReplicaTruncate(ctx, &brokerpb.ReplicaTruncateRequest{
-		Topic: ref.topic, QueueId: ref.queue, Offset: res.GetTruncateTo(), LeaderEpoch: res.GetEpoch(),
+		Topic: ref.dst, QueueId: ref.queue, Offset: res.GetTruncateTo(), LeaderEpoch: res.GetEpoch(),
 		Reason: fmt.Sprintf("diverged from the leader (epoch %d ends at offset %d there)", res.GetEpoch(), res.GetTruncateTo()),
 	})
 	if err != nil {
 		return "truncate", err
 	}
 	cur.known = false
-	r.m.truncated.WithLabelValues(ref.topic).Add(float64(tr.GetRemoved()))
-	r.log.Warn("divergent tail truncated before following", "topic", ref.topic, "queue", ref.queue,
+	r.m.truncated.WithLabelValues(ref.dst).Add(float64(tr.GetRemoved()))
+	r.log.Warn("divergent tail truncated before following", "topic", ref.dst, "queue", ref.queue,
 		"removed", tr.GetRemoved(), "quarantine", tr.GetQuarantineFile())
 	return "", nil
 }
@@ -110,20 +110,25 @@ func (r *Replicator) append(ctx context.Context, local brokerpb.BrokerClient, re
 	msgs := res.GetMessages()
 	q := strconv.Itoa(int(ref.queue))
 	if len(msgs) > 0 {
-		ar, err := local.ReplicaAppend(ctx, &brokerpb.ReplicaAppendRequest{Topic: ref.topic, QueueId: ref.queue, Offset: cur.next, Messages: msgs})
+		if ref.dst != ref.topic {
+			for _, m := range msgs {
+				m.Topic = ref.dst // a mirror holds the records under its own name
+			}
+		}
+		ar, err := local.ReplicaAppend(ctx, &brokerpb.ReplicaAppendRequest{Topic: ref.dst, QueueId: ref.queue, Offset: cur.next, Messages: msgs})
 		if err != nil {
 			return "append", err
 		}
 		cur.next, cur.lastEpoch = ar.GetNextOffset(), msgs[len(msgs)-1].GetEpoch()
-		r.m.replicated.WithLabelValues(ref.topic).Add(float64(len(msgs)))
+		r.m.replicated.WithLabelValues(ref.dst).Add(float64(len(msgs)))
 	}
 	lag := max(res.GetLeaderNextOffset()-cur.next, 0)
-	r.m.lagMessages.WithLabelValues(ref.topic, q).Set(float64(lag))
+	r.m.lagMessages.WithLabelValues(ref.dst, q).Set(float64(lag))
 	age := 0.0
 	if lag > 0 && len(msgs) > 0 {
 		age = time.Since(time.Unix(0, msgs[len(msgs)-1].GetStoreTimeUnixNano())).Seconds()
 	}
-	r.m.lagSeconds.WithLabelValues(ref.topic, q).Set(age)
-	r.m.lagBytes.WithLabelValues(ref.topic, q).Set(float64(res.GetLagBytes()))
+	r.m.lagSeconds.WithLabelValues(ref.dst, q).Set(age)
+	r.m.lagBytes.WithLabelValues(ref.dst, q).Set(float64(res.GetLagBytes()))
 	return "", nil
 }

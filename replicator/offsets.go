@@ -32,21 +32,38 @@ func (r *Replicator) syncOffsetsLoop(ctx context.Context) {
 	}
 }
 
-// SyncOffsets makes one pass: for every followed topic, the committed
-// offsets on the leading DC's brokers (each broker's own queues) are sent
-// in one batch per local broker, which raises them where its own
-// consumers do not use the queue.
+// copyRef is one topic copied here from a leading DC: the topic itself
+// (ordered) or its mirror (unordered).
+type copyRef struct {
+	topic, dst, leader string
+}
+
+// batches gathers offsets per receiving broker address.
+type batches map[string][]*brokerpb.ConsumerOffset
+
+// SyncOffsets makes one pass. For every followed topic, the committed
+// offsets on the leading DC's brokers (each broker's own queues) go to
+// this DC's copy; for a mirror, the offsets committed on the mirror here
+// (its DC was down and consumers here read it) also go back to the source
+// DC. A broker raises an offset only, and never on a queue its own
+// consumers use.
 func (r *Replicator) SyncOffsets(ctx context.Context) error {
-	leaders := map[string]string{} // topic -> leading DC
+	refs := map[copyRef]bool{}
 	for ref, leader := range r.followed() {
-		leaders[ref.topic] = leader
+		refs[copyRef{ref.topic, ref.dst, leader}] = true
 	}
-	batches := map[string][]*brokerpb.ConsumerOffset{} // local broker address -> offsets
+	out := batches{}
 	var errs []error
-	for topic, leader := range leaders {
-		errs = append(errs, r.collectOffsets(ctx, topic, leader, batches))
+	for c := range refs {
+		if len(r.src.Brokers(c.leader)) == 0 {
+			continue // the leading DC is down: nothing to copy from or to
+		}
+		errs = append(errs, r.collect(ctx, c.leader, c.topic, r.cfg.DC, c.dst, out))
+		if c.dst != c.topic {
+			errs = append(errs, r.collect(ctx, r.cfg.DC, c.dst, c.leader, c.topic, out))
+		}
 	}
-	for addr, batch := range batches {
+	for addr, batch := range out {
 		c, err := r.dial.Client(addr)
 		if err == nil {
 			_, err = c.SyncConsumerOffsets(ctx, &brokerpb.SyncConsumerOffsetsRequest{Offsets: batch})
@@ -58,10 +75,13 @@ func (r *Replicator) SyncOffsets(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *Replicator) collectOffsets(ctx context.Context, topic, leader string, batches map[string][]*brokerpb.ConsumerOffset) error {
-	srcs := r.src.Brokers(leader)
+// collect lists the offsets of topic on fromDC's brokers (each broker's
+// own queues, q mod n) and adds them to out for the brokers of toDC that
+// hold the same queues of dst.
+func (r *Replicator) collect(ctx context.Context, fromDC, topic, toDC, dst string, out batches) error {
+	srcs := r.src.Brokers(fromDC)
 	if len(srcs) == 0 {
-		return fmt.Errorf("topic %s: no live broker in %s", topic, leader)
+		return fmt.Errorf("topic %s: no live broker in %s", topic, fromDC)
 	}
 	var errs []error
 	for i, src := range srcs {
@@ -79,12 +99,12 @@ func (r *Replicator) collectOffsets(ctx context.Context, topic, leader string, b
 			if int(o.GetQueueId())%len(srcs) != i {
 				continue // not this broker's queue: its offsets are not authoritative
 			}
-			dst, err := r.brokerFor(r.cfg.DC, o.GetQueueId())
+			to, err := r.brokerFor(toDC, o.GetQueueId())
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			batches[dst.Address] = append(batches[dst.Address], o)
+			out[to.Address] = append(out[to.Address], &brokerpb.ConsumerOffset{Group: o.GetGroup(), Topic: dst, QueueId: o.GetQueueId(), Offset: o.GetOffset()})
 		}
 	}
 	return errors.Join(errs...)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/duomq/duomq/api/brokerpb"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/names"
 )
 
 // Source is the metadata the replicator follows (a loaded meta.Cache):
@@ -20,6 +21,7 @@ type Source interface {
 	Topics() []meta.Topic
 	Ordered(topic string) (meta.Ordered, int64, bool)
 	Brokers(dc string) []meta.Alive
+	DCs() []meta.DC
 	Subscribe() (<-chan struct{}, func())
 }
 
@@ -43,9 +45,12 @@ type Replicator struct {
 	workers map[queueRef]*worker
 }
 
-// queueRef names one logical queue of a topic.
+// queueRef names one followed queue: queue of topic in the leading DC,
+// copied to queue of dst here (topic itself for an ordered topic, the
+// mirror %MIRROR%<dc>%<topic> for an unordered one).
 type queueRef struct {
 	topic string
+	dst   string
 	queue uint32
 }
 
@@ -98,11 +103,24 @@ func (r *Replicator) brokerFor(dc string, q uint32) (meta.Alive, error) {
 	return bs[int(q)%len(bs)], nil
 }
 
-// followed lists the queues this DC follows now, with their leading DC.
+// followed lists the queues this DC follows now, with their leading DC:
+// every queue of an ordered topic led by another DC, and every other DC's
+// queues of a replicated unordered topic (into their mirrors).
 func (r *Replicator) followed() map[queueRef]string {
 	want := map[queueRef]string{}
 	for _, t := range r.src.Topics() {
-		if !t.Ordered || t.Replication == meta.ReplicationNone {
+		if t.Replication == meta.ReplicationNone {
+			continue
+		}
+		if !t.Ordered {
+			for _, d := range r.src.DCs() {
+				if d.Name == r.cfg.DC {
+					continue
+				}
+				for q := range uint32(t.Queues) {
+					want[queueRef{t.Name, names.MirrorTopic(d.Name, t.Name), q}] = d.Name
+				}
+			}
 			continue
 		}
 		o, _, ok := r.src.Ordered(t.Name)
@@ -110,7 +128,7 @@ func (r *Replicator) followed() map[queueRef]string {
 			continue
 		}
 		for q := range uint32(t.Queues) {
-			want[queueRef{t.Name, q}] = o.Primary
+			want[queueRef{t.Name, t.Name, q}] = o.Primary
 		}
 	}
 	return want
@@ -127,9 +145,9 @@ func (r *Replicator) reconcile(ctx context.Context) {
 			w.cancel()
 			<-w.done
 			delete(r.workers, ref)
-			r.m.lagMessages.DeleteLabelValues(ref.topic, fmt.Sprint(ref.queue))
-			r.m.lagSeconds.DeleteLabelValues(ref.topic, fmt.Sprint(ref.queue))
-			r.m.lagBytes.DeleteLabelValues(ref.topic, fmt.Sprint(ref.queue))
+			r.m.lagMessages.DeleteLabelValues(ref.dst, fmt.Sprint(ref.queue))
+			r.m.lagSeconds.DeleteLabelValues(ref.dst, fmt.Sprint(ref.queue))
+			r.m.lagBytes.DeleteLabelValues(ref.dst, fmt.Sprint(ref.queue))
 		}
 	}
 	for ref, leader := range want {

@@ -16,6 +16,7 @@ import (
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/daemon"
+	"github.com/duomq/duomq/internal/names"
 	"github.com/duomq/duomq/internal/testcluster"
 )
 
@@ -209,5 +210,107 @@ func TestDivergentTailTruncatedWhenOldPrimaryFollows(t *testing.T) {
 	}
 	if _, err := c.BrokerClient(t, dcA, 0).LookupByID(ctxOf(t), &brokerpb.LookupByIDRequest{Id: "divergent-1"}); err == nil {
 		t.Fatal("quarantined record found by id")
+	}
+}
+
+// An unordered topic with replication: each DC's queues are copied into a
+// mirror in the other DC at the same offsets, with the consumer offsets;
+// when a DC is down, consumers in the other DC read its unconsumed
+// messages from the mirror, and none it had consumed.
+func TestUnorderedTopicMirroredAndReadWhileItsDCIsDown(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{})
+	const queues = 4
+	c.CreateTopic(t, meta.Topic{Name: "clicks", Queues: queues, Replication: meta.ReplicationAsync})
+	c.CreateGroup(t, meta.Group{Name: "stats", Subscriptions: []meta.Subscription{{Topic: "clicks"}}})
+	pxA, pxB := c.ProxyClient(t, dcA), c.ProxyClient(t, dcB)
+	var fromA, all []string
+	for i := range 40 {
+		for _, px := range []proxypb.ProxyClient{pxA, pxB} {
+			res, err := px.Send(ctxOf(t), &proxypb.SendRequest{Topic: "clicks", Messages: []*proxypb.Message{{Body: fmt.Appendf(nil, "click-%d", i)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, res.GetResults()[0].GetId())
+			if px == pxA {
+				fromA = append(fromA, res.GetResults()[0].GetId())
+			}
+		}
+	}
+	n := len(c.Brokers(dcA))
+	for _, pair := range [][2]string{{dcA, dcB}, {dcB, dcA}} {
+		src, dst := pair[0], pair[1]
+		mirror := names.MirrorTopic(src, "clicks")
+		testcluster.Eventually(t, func() bool {
+			total := 0
+			for q := range queues {
+				a := queueRecords(t, c.BrokerClient(t, src, q%n), "clicks", uint32(q))
+				b := queueRecords(t, c.BrokerClient(t, dst, q%n), mirror, uint32(q))
+				if !slices.Equal(a, b) {
+					return false
+				}
+				total += len(a)
+			}
+			return total == 40
+		}, "%s's queues of clicks copied into %s at the same offsets", src, mirror)
+	}
+
+	// idc-a's consumers take 15 messages (of both DCs: idc-b has no
+	// consumers of the group yet); the offsets follow.
+	consumed := receiveAcked(t, pxA, "stats", "clicks", 15)
+	mirror := names.MirrorTopic(dcA, "clicks")
+	testcluster.Eventually(t, func() bool {
+		for q := range queues {
+			a, _ := c.BrokerClient(t, dcA, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "stats", Topic: "clicks", QueueId: uint32(q)})
+			b, _ := c.BrokerClient(t, dcB, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "stats", Topic: mirror, QueueId: uint32(q)})
+			if a.GetOffset() != b.GetOffset() {
+				return false
+			}
+		}
+		return true
+	}, "offsets of stats copied to the mirror")
+
+	// idc-a is lost: its brokers stop and the DC is marked down.
+	for i := range n {
+		c.StopBroker(t, dcA, i)
+	}
+	rev, err := c.Meta().SetDCState(ctxOf(t), dcA, meta.DCDown, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitMeta(t, rev)
+	got := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < len(all)-len(consumed) && time.Now().Before(deadline) {
+		res, err := pxB.Receive(ctxOf(t), &proxypb.ReceiveRequest{Group: "stats", Topic: "clicks", MaxMessages: 32, WaitMillis: 200,
+			InvisibleMillis: 30000, ConsumeFrom: proxypb.ConsumeFrom_CONSUME_FROM_EARLIEST, ClientId: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range res.GetMessages() {
+			if m.GetMessage().GetTopic() != "clicks" {
+				t.Fatalf("message presented under topic %q", m.GetMessage().GetTopic())
+			}
+			got[m.GetMessage().GetId()] = true
+			pxB.Ack(ctxOf(t), &proxypb.AckRequest{Group: "stats", Topic: "clicks", ReceiptHandle: m.GetReceiptHandle()})
+		}
+	}
+	for _, id := range consumed {
+		if got[id] {
+			t.Fatalf("message %s consumed in idc-a before the loss was delivered again from the mirror", id)
+		}
+	}
+	missing, mirrored := 0, 0
+	for _, id := range all {
+		if !got[id] && !slices.Contains(consumed, id) {
+			missing++
+		}
+	}
+	for _, id := range fromA {
+		if got[id] {
+			mirrored++
+		}
+	}
+	if missing != 0 || len(got) != len(all)-len(consumed) || mirrored == 0 {
+		t.Fatalf("received %d messages in idc-b, want the %d unconsumed; %d missing; %d of idc-a's read from the mirror", len(got), len(all)-len(consumed), missing, mirrored)
 	}
 }

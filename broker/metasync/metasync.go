@@ -29,6 +29,7 @@ import (
 
 	"github.com/duomq/duomq/broker"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/names"
 )
 
 // Source is what the reconciler reads: a loaded, watching metadata cache.
@@ -96,13 +97,27 @@ func (r *Reconciler) Once() error {
 			r.log.Info("deleting topic removed from metadata", "topic", local.Name)
 			errs = append(errs, r.b.DeleteTopic(local.Name))
 		}
+		if dc, topic, ok := names.ParseMirror(local.Name); ok && !r.mirrored(want, dc, topic) {
+			r.log.Info("deleting mirror of a topic no longer replicated", "topic", local.Name)
+			errs = append(errs, r.b.DeleteTopic(local.Name))
+		}
 	}
 	return errors.Join(errs...)
 }
 
+// mirrored reports whether this broker should hold a mirror of dc's
+// queues of topic: an unordered topic replicated, and another DC.
+func (r *Reconciler) mirrored(want map[string]meta.Topic, dc, topic string) bool {
+	t, ok := want[topic]
+	return ok && !t.Ordered && t.Replication != meta.ReplicationNone && dc != r.b.DC()
+}
+
 func (r *Reconciler) apply(t meta.Topic) error {
-	if err := r.applyConfig(t); err != nil || !t.Ordered {
+	if err := r.applyConfig(t); err != nil {
 		return err
+	}
+	if !t.Ordered {
+		return r.applyUnordered(t)
 	}
 	o, _, ok := r.src.Ordered(t.Name)
 	if !ok || o.Epoch == 0 {
@@ -111,6 +126,35 @@ func (r *Reconciler) apply(t meta.Topic) error {
 	return r.b.SetTopicOrder(t.Name, o.Epoch, broker.Order{
 		Primary: o.Primary, Blocked: o.Blocked, Replication: string(t.Replication), Followers: r.followers(o.Primary),
 	})
+}
+
+// applyUnordered gives a replicated unordered topic its followers (every
+// other DC not down: sync sends wait for them) and creates the mirrors of
+// the other DCs' queues, which only the replicator writes.
+func (r *Reconciler) applyUnordered(t meta.Topic) error {
+	if t.Replication == meta.ReplicationNone {
+		return nil
+	}
+	self := r.b.DC()
+	err := r.b.SetTopicOrder(t.Name, 0, broker.Order{Replication: string(t.Replication), Followers: r.followers(self)})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range r.src.DCs() {
+		if d.Name == self {
+			continue
+		}
+		m := t
+		m.Name = names.MirrorTopic(d.Name, t.Name)
+		if err := r.applyConfig(m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// Led by the source DC: clients cannot write it, replicas can.
+		errs = append(errs, r.b.SetTopicOrder(m.Name, 1, broker.Order{Primary: d.Name}))
+	}
+	return errors.Join(errs...)
 }
 
 // followers are the DCs that follow a primary: every other DC not down.

@@ -21,11 +21,36 @@ const MaxLen = 127
 const (
 	RetryPrefix = "%RETRY%"
 	DLQPrefix   = "%DLQ%"
+	// MirrorPrefix starts %MIRROR%<dc>%<topic>: another DC's queues of a
+	// replicated unordered topic, copied at the same offsets.
+	MirrorPrefix = "%MIRROR%"
 )
+
+// MirrorTopic is the local copy of dc's queues of topic.
+func MirrorTopic(dc, topic string) string { return MirrorPrefix + dc + "%" + topic }
+
+// ParseMirror splits a mirror topic name into its DC and topic.
+func ParseMirror(name string) (dc, topic string, ok bool) {
+	rest, ok := strings.CutPrefix(name, MirrorPrefix)
+	if !ok {
+		return "", "", false
+	}
+	dc, topic, ok = strings.Cut(rest, "%")
+	if !ok || check("dc", dc) != nil || check("topic", topic) != nil {
+		return "", "", false
+	}
+	return dc, topic, true
+}
 
 // Topic reports whether name is a valid topic name: a user name, or a
 // system prefix followed by a valid group name.
 func Topic(name string) error {
+	if strings.HasPrefix(name, MirrorPrefix) {
+		if _, _, ok := ParseMirror(name); !ok {
+			return fmt.Errorf("topic %q: system topic must be %s<dc>%%<topic>: %w", name, MirrorPrefix, ErrInvalid)
+		}
+		return nil
+	}
 	for _, p := range []string{RetryPrefix, DLQPrefix} {
 		if rest, ok := strings.CutPrefix(name, p); ok {
 			if err := check("group", rest); err != nil {

@@ -45,3 +45,21 @@ func TestGroupRejectsSystemPrefix(t *testing.T) {
 		t.Fatalf("DLQTopic(%q) is not a valid topic", got)
 	}
 }
+
+func TestMirrorTopic(t *testing.T) {
+	name := MirrorTopic("idc-a", "clicks")
+	if err := Topic(name); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if dc, topic, ok := ParseMirror(name); !ok || dc != "idc-a" || topic != "clicks" {
+		t.Fatalf("ParseMirror(%s) = %s %s %v", name, dc, topic, ok)
+	}
+	for _, bad := range []string{"%MIRROR%", "%MIRROR%idc-a", "%MIRROR%idc-a%", "%MIRROR%%clicks", "%MIRROR%idc a%clicks", "%MIRROR%idc-a%cl%icks"} {
+		if Topic(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+		if _, _, ok := ParseMirror(bad); ok {
+			t.Errorf("ParseMirror(%q) ok", bad)
+		}
+	}
+}
