@@ -27,17 +27,34 @@ func (s *Supervisor) bootstrap(ctx context.Context) error {
 	defer cli.Close()
 	store := meta.New(cli, meta.Options{Logger: s.opts.Logger})
 	for _, dc := range []string{SiteA, SiteB} {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, _, err := store.GetDC(cctx, dc)
-		if errors.Is(err, meta.ErrNotFound) {
-			_, err = store.PutDC(cctx, meta.DC{Name: dc, CIDRs: DCCIDRs[dc], State: meta.DCActive, UpdatedBy: "duomq dev"})
-		}
-		cancel()
-		if err != nil {
+		if err := recordDC(ctx, store, dc); err != nil {
 			return fmt.Errorf("record DC %s in the metadata: %w", dc, err)
 		}
 	}
 	return nil
+}
+
+// recordDC puts a DC record unless there is one. A freshly started etcd
+// on a loaded machine may time out its first requests: those are retried
+// for a minute (a put that timed out may have been applied, which the
+// next attempt's read sees).
+func recordDC(ctx context.Context, store *meta.Store, dc string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		_, _, err := store.GetDC(ctx, dc)
+		if errors.Is(err, meta.ErrNotFound) {
+			_, err = store.PutDC(ctx, meta.DC{Name: dc, CIDRs: DCCIDRs[dc], State: meta.DCActive, UpdatedBy: "duomq dev"})
+		}
+		if err == nil || !errors.Is(err, meta.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // writeClusterFile writes cluster.json from the sites' ready files.

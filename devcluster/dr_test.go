@@ -172,9 +172,19 @@ func (l *orderedLoad) checkStored(t *testing.T, f clusterfile.File, dc, topic st
 
 func pullQueue(t *testing.T, addr, topic string, q uint32) []*brokerpb.Message {
 	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	out, err := tryPullQueue(addr, topic, q)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// tryPullQueue reads a whole queue; an error (the queue was cut back
+// while it was read, say) is returned.
+func tryPullQueue(addr, topic string, q uint32) ([]*brokerpb.Message, error) {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
 	}
 	defer cc.Close()
 	bc := brokerpb.NewBrokerClient(cc)
@@ -184,11 +194,11 @@ func pullQueue(t *testing.T, addr, topic string, q uint32) []*brokerpb.Message {
 		res, err := bc.Pull(ctx, &brokerpb.PullRequest{Topic: topic, QueueId: q, Offset: off, MaxMessages: 1024})
 		cancel()
 		if err != nil {
-			t.Fatalf("pull %s/%d@%d from %s: %v", topic, q, off, addr, err)
+			return nil, fmt.Errorf("pull %s/%d@%d from %s: %w", topic, q, off, addr, err)
 		}
 		out = append(out, res.GetMessages()...)
 		if res.GetNextOffset() == off {
-			return out
+			return out, nil
 		}
 		off = res.GetNextOffset()
 	}

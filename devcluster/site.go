@@ -47,8 +47,7 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 		return err
 	}
 	defer cli.Close()
-	ready := &readiness{spec: spec, want: len(spec.Brokers), r: SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()},
-		ns: spec.Nameserver == nil, proxy: spec.Proxy == nil, repl: spec.Replicator == nil, ctrl: spec.Controller == nil}
+	ready := newReadiness(spec, SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()})
 	store := meta.New(cli, meta.Options{Logger: logger})
 	if spec.Nameserver == nil {
 		return runWitness(ctx, spec, m, store, ready, logger)
@@ -83,7 +82,7 @@ func runController(g *errgroup.Group, ctx context.Context, spec SiteSpec, store 
 		return
 	}
 	g.Go(func() error {
-		return daemon.RunController(ctx, *spec.Controller, store, daemon.Deps{Logger: logger, Ready: ready.controllerReady})
+		return daemon.RunController(ctx, *spec.Controller, store, daemon.Deps{Logger: logger, Ready: ready.one(&ready.r.Controller)})
 	})
 }
 
@@ -91,7 +90,7 @@ func runDC(ctx context.Context, spec SiteSpec, store *meta.Store, cache *meta.Ca
 	g, gctx := errgroup.WithContext(ctx)
 	runController(g, gctx, spec, store, ready, logger)
 	g.Go(func() error {
-		return daemon.RunNameserver(gctx, *spec.Nameserver, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready.nameserver})
+		return daemon.RunNameserver(gctx, *spec.Nameserver, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready.one(&ready.r.Nameserver)})
 	})
 	for i, bp := range spec.Brokers {
 		g.Go(func() error {
@@ -100,77 +99,61 @@ func runDC(ctx context.Context, spec SiteSpec, store *meta.Store, cache *meta.Ca
 	}
 	if spec.Proxy != nil {
 		g.Go(func() error {
-			return daemon.RunProxy(gctx, *spec.Proxy, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.proxyReady})
+			return daemon.RunProxy(gctx, *spec.Proxy, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.one(&ready.r.Proxy)})
 		})
 	}
 	if spec.Replicator != nil {
 		g.Go(func() error {
-			return daemon.RunReplicator(gctx, *spec.Replicator, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.replicatorReady})
+			return daemon.RunReplicator(gctx, *spec.Replicator, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.one(&ready.r.Replicator)})
 		})
 	}
 	return g.Wait()
 }
 
 // readiness collects components' endpoints and writes the ready file
-// once all have reported.
+// once every component of the site has reported.
 type readiness struct {
-	spec  SiteSpec
-	want  int
-	mu    sync.Mutex
-	r     SiteReady
-	got   int
-	ns    bool
-	proxy bool // the proxy reported (or there is none)
-	repl  bool // the replicator reported (or there is none)
-	ctrl  bool // the controller candidate reported (or there is none)
+	spec    SiteSpec
+	mu      sync.Mutex
+	r       SiteReady
+	pending int // components that have not reported yet
 }
 
-func (rd *readiness) nameserver(e daemon.Endpoints) {
-	rd.mu.Lock()
-	defer rd.mu.Unlock()
-	rd.r.Nameserver = &e
-	rd.ns = true
-	rd.maybeWrite()
+func newReadiness(spec SiteSpec, r SiteReady) *readiness {
+	rd := &readiness{spec: spec, r: r, pending: len(spec.Brokers)}
+	for _, present := range []bool{spec.Nameserver != nil, spec.Proxy != nil, spec.Replicator != nil, spec.Controller != nil} {
+		if present {
+			rd.pending++
+		}
+	}
+	if len(spec.Brokers) > 0 {
+		rd.r.Brokers = make([]daemon.Endpoints, len(spec.Brokers))
+		rd.r.BrokerNames = make([]string, len(spec.Brokers))
+	}
+	if rd.pending == 0 { // a site of an etcd member alone
+		serve.WriteReady(spec.ReadyFile, rd.r)
+	}
+	return rd
+}
+
+// one is the Ready callback of the component whose endpoints go to slot.
+func (rd *readiness) one(slot **daemon.Endpoints) func(daemon.Endpoints) {
+	return func(e daemon.Endpoints) {
+		rd.report(func() { *slot = &e })
+	}
 }
 
 func (rd *readiness) broker(i int, name string, e daemon.Endpoints) {
-	rd.mu.Lock()
-	defer rd.mu.Unlock()
-	if rd.r.Brokers == nil {
-		rd.r.Brokers = make([]daemon.Endpoints, rd.want)
-		rd.r.BrokerNames = make([]string, rd.want)
-	}
-	rd.r.Brokers[i], rd.r.BrokerNames[i] = e, name
-	rd.got++
-	rd.maybeWrite()
+	rd.report(func() { rd.r.Brokers[i], rd.r.BrokerNames[i] = e, name })
 }
 
-func (rd *readiness) proxyReady(e daemon.Endpoints) {
+// report records one component under mu and writes the ready file after
+// the last.
+func (rd *readiness) report(set func()) {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
-	rd.r.Proxy = &e
-	rd.proxy = true
-	rd.maybeWrite()
-}
-
-func (rd *readiness) replicatorReady(e daemon.Endpoints) {
-	rd.mu.Lock()
-	defer rd.mu.Unlock()
-	rd.r.Replicator = &e
-	rd.repl = true
-	rd.maybeWrite()
-}
-
-func (rd *readiness) controllerReady(e daemon.Endpoints) {
-	rd.mu.Lock()
-	defer rd.mu.Unlock()
-	rd.r.Controller = &e
-	rd.ctrl = true
-	rd.maybeWrite()
-}
-
-func (rd *readiness) maybeWrite() {
-	if rd.ns && rd.proxy && rd.repl && rd.ctrl && rd.got == rd.want {
+	set()
+	if rd.pending--; rd.pending == 0 {
 		serve.WriteReady(rd.spec.ReadyFile, rd.r)
 	}
 }
