@@ -1,0 +1,189 @@
+package drills
+
+import (
+	"sort"
+	"time"
+)
+
+// Class is how a topic's messages are expected to behave.
+type Class string
+
+// Topic classes, scored separately.
+const (
+	OrderedSync  Class = "ordered-sync"
+	OrderedAsync Class = "ordered-async"
+	Unordered    Class = "unordered"
+)
+
+// Send is one send attempt as the workload saw it.
+type Send struct {
+	ID    string
+	Class Class
+	Topic string
+	// Key and Seq: the sharding key and the message's number in the key's
+	// sequence (0, 1, 2, ...); Key is empty for unordered messages.
+	Key string
+	Seq int
+	// Acked: the send succeeded (At is when the answer came).
+	Acked bool
+	At    time.Time
+	// DC is the DC that acked it.
+	DC string
+}
+
+// Delivery is one message handed to a consumer.
+type Delivery struct {
+	ID    string
+	Class Class
+	Key   string
+	Seq   int
+	// Group is the consumer group: each group gets every message once.
+	Group    string
+	Consumer string
+	DC       string
+	At       time.Time
+}
+
+// Window is a span of the drill: a fault from its injection to its undoing
+// (or to the drill's end).
+type Window struct {
+	Name       string
+	Start, End time.Time
+}
+
+// Figures are the checker's result for one class of topics.
+type Figures struct {
+	Class      Class `json:"class"`
+	Attempted  int   `json:"sends_attempted"`
+	Acked      int   `json:"sends_acked"`
+	Deliveries int   `json:"deliveries"`
+	// Lost: acked messages never delivered.
+	Lost int `json:"lost_acked"`
+	// Duplicates: deliveries beyond the first of a message.
+	Duplicates int `json:"duplicates"`
+	// Reordered: deliveries of a key whose sequence number is lower than
+	// one already delivered to the same consumer group and never
+	// delivered before (a redelivery of an old message is a duplicate,
+	// not a reorder).
+	Reordered int `json:"reordered"`
+	// UnackedDelivered: messages delivered whose send was never acked
+	// (allowed: the ack was lost), counted for the report.
+	UnackedDelivered int `json:"unacked_delivered"`
+}
+
+// RTO is the longest time without a successful operation, per fault.
+type RTO struct {
+	Fault string `json:"fault"`
+	// Send and Receive: the longest gaps between successful sends (acks)
+	// and between deliveries that overlap the fault's window; what
+	// follows the fault's start counts until the first success after it.
+	Send    time.Duration `json:"send_ns"`
+	Receive time.Duration `json:"receive_ns"`
+}
+
+// Check scores the records: per class the figures, and per fault window
+// the recovery times. It uses nothing but the records.
+func Check(sends []Send, deliveries []Delivery, faults []Window) ([]Figures, []RTO) {
+	byClass := map[Class]*Figures{}
+	fig := func(c Class) *Figures {
+		if byClass[c] == nil {
+			byClass[c] = &Figures{Class: c}
+		}
+		return byClass[c]
+	}
+	acked := map[string]bool{}
+	for _, s := range sends {
+		f := fig(s.Class)
+		f.Attempted++
+		if s.Acked && !acked[s.ID] {
+			f.Acked++
+			acked[s.ID] = true
+		}
+	}
+	ds := append([]Delivery(nil), deliveries...)
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].At.Before(ds[j].At) })
+	seen := map[string]bool{}      // group, id
+	delivered := map[string]bool{} // id, to any group
+	last := map[string]int{}       // group, key -> highest seq delivered
+	for _, d := range ds {
+		f := fig(d.Class)
+		f.Deliveries++
+		if seen[d.Group+"\x00"+d.ID] {
+			f.Duplicates++
+			continue
+		}
+		seen[d.Group+"\x00"+d.ID] = true
+		if !acked[d.ID] && !delivered[d.ID] {
+			f.UnackedDelivered++
+		}
+		delivered[d.ID] = true
+		if d.Key == "" || d.Class == Unordered {
+			continue
+		}
+		gk := d.Group + "\x00" + d.Key
+		if hi, ok := last[gk]; ok && d.Seq < hi {
+			f.Reordered++
+		} else {
+			last[gk] = d.Seq
+		}
+	}
+	counted := map[string]bool{}
+	for _, s := range sends {
+		if s.Acked && !delivered[s.ID] && !counted[s.ID] {
+			counted[s.ID] = true
+			fig(s.Class).Lost++
+		}
+	}
+	var out []Figures
+	for _, c := range []Class{OrderedSync, OrderedAsync, Unordered} {
+		if f := byClass[c]; f != nil {
+			out = append(out, *f)
+		}
+	}
+	return out, recoveryTimes(sends, ds, faults)
+}
+
+// recoveryTimes measures, per fault, the longest gap in acks and in
+// deliveries that overlaps the fault's window.
+func recoveryTimes(sends []Send, ds []Delivery, faults []Window) []RTO {
+	var ackTimes, delTimes []time.Time
+	for _, s := range sends {
+		if s.Acked {
+			ackTimes = append(ackTimes, s.At)
+		}
+	}
+	for _, d := range ds {
+		delTimes = append(delTimes, d.At)
+	}
+	sortTimes(ackTimes)
+	sortTimes(delTimes)
+	out := make([]RTO, 0, len(faults))
+	for _, w := range faults {
+		out = append(out, RTO{Fault: w.Name, Send: longestGap(ackTimes, w), Receive: longestGap(delTimes, w)})
+	}
+	return out
+}
+
+func sortTimes(ts []time.Time) {
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+}
+
+// longestGap is the longest interval between consecutive events that
+// overlaps w, the first one starting at w.Start at the earliest (the
+// outage is measured from the fault, not from the last success before
+// it). With no event after w.Start, the gap runs to w.End.
+func longestGap(ts []time.Time, w Window) time.Duration {
+	var gap time.Duration
+	prev := w.Start
+	for _, t := range ts {
+		if !t.After(w.Start) {
+			continue
+		}
+		gap = max(gap, t.Sub(prev))
+		prev = t
+		if t.After(w.End) {
+			return gap
+		}
+	}
+	return max(gap, w.End.Sub(prev))
+}

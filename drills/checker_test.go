@@ -1,0 +1,103 @@
+package drills
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+// keyed builds an acked ordered send of key k, sequence seq, at ms.
+func keyed(c Class, k string, seq, ms int) Send {
+	return Send{ID: fmt.Sprintf("%s-%d", k, seq), Class: c, Key: k, Seq: seq, Acked: true, At: at(ms)}
+}
+
+func deliver(s Send, group string, ms int) Delivery {
+	return Delivery{ID: s.ID, Class: s.Class, Key: s.Key, Seq: s.Seq, Group: group, At: at(ms)}
+}
+
+func TestCheckFigures(t *testing.T) {
+	a0, a1, a2 := keyed(OrderedSync, "a", 0, 10), keyed(OrderedSync, "a", 1, 20), keyed(OrderedSync, "a", 2, 30)
+	b0 := keyed(OrderedSync, "b", 0, 15)
+	failed := Send{ID: "a-9", Class: OrderedSync, Key: "a", Seq: 9, At: at(40)}
+	u1, u2 := Send{ID: "u1", Class: Unordered, Acked: true, At: at(5)}, Send{ID: "u2", Class: Unordered, Acked: true, At: at(6)}
+	tests := []struct {
+		name  string
+		sends []Send
+		dels  []Delivery
+		want  Figures
+	}{
+		{"everything once, in order", []Send{a0, a1, a2, b0},
+			[]Delivery{deliver(a0, "g", 50), deliver(b0, "g", 51), deliver(a1, "g", 52), deliver(a2, "g", 53)},
+			Figures{Class: OrderedSync, Attempted: 4, Acked: 4, Deliveries: 4}},
+		{"an acked message never delivered is lost", []Send{a0, a1, a2},
+			[]Delivery{deliver(a0, "g", 50), deliver(a2, "g", 53)},
+			Figures{Class: OrderedSync, Attempted: 3, Acked: 3, Deliveries: 2, Lost: 1}},
+		{"a redelivery is a duplicate, not a reorder", []Send{a0, a1},
+			[]Delivery{deliver(a0, "g", 50), deliver(a1, "g", 51), deliver(a0, "g", 52), deliver(a1, "g", 53)},
+			Figures{Class: OrderedSync, Attempted: 2, Acked: 2, Deliveries: 4, Duplicates: 2}},
+		{"an older message first seen after a newer one is reordered", []Send{a0, a1, a2},
+			[]Delivery{deliver(a0, "g", 50), deliver(a2, "g", 51), deliver(a1, "g", 52)},
+			Figures{Class: OrderedSync, Attempted: 3, Acked: 3, Deliveries: 3, Reordered: 1}},
+		{"each group gets every message", []Send{a0, a1},
+			[]Delivery{deliver(a0, "g1", 50), deliver(a0, "g2", 50), deliver(a1, "g2", 51), deliver(a1, "g1", 52)},
+			Figures{Class: OrderedSync, Attempted: 2, Acked: 2, Deliveries: 4}},
+		{"a failed send is attempted, not acked; delivered anyway, it is counted", []Send{a0, failed},
+			[]Delivery{deliver(a0, "g", 50), deliver(failed, "g", 51)},
+			Figures{Class: OrderedSync, Attempted: 2, Acked: 1, Deliveries: 2, UnackedDelivered: 1}},
+		{"a retried send acked twice counts once", []Send{a0, a0},
+			[]Delivery{deliver(a0, "g", 50)},
+			Figures{Class: OrderedSync, Attempted: 2, Acked: 1, Deliveries: 1}},
+		{"unordered messages are never reordered", []Send{u1, u2},
+			[]Delivery{deliver(u2, "g", 50), deliver(u1, "g", 51)},
+			Figures{Class: Unordered, Attempted: 2, Acked: 2, Deliveries: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			figs, _ := Check(tt.sends, tt.dels, nil)
+			if len(figs) != 1 || figs[0] != tt.want {
+				t.Fatalf("figures %+v, want %+v", figs, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckSeparatesClasses(t *testing.T) {
+	s := []Send{keyed(OrderedSync, "a", 0, 1), keyed(OrderedAsync, "b", 0, 2), {ID: "u", Class: Unordered, Acked: true, At: at(3)}}
+	figs, _ := Check(s, nil, nil)
+	if len(figs) != 3 || figs[0].Class != OrderedSync || figs[1].Class != OrderedAsync || figs[2].Class != Unordered {
+		t.Fatalf("classes %+v", figs)
+	}
+	for _, f := range figs {
+		if f.Lost != 1 {
+			t.Fatalf("%s: lost %d, want 1", f.Class, f.Lost)
+		}
+	}
+}
+
+func TestRecoveryTimes(t *testing.T) {
+	var sends []Send
+	for _, ms := range []int{0, 100, 200, 300, 2800, 2900, 3000} { // outage from 300 to 2800
+		sends = append(sends, Send{ID: fmt.Sprint(ms), Class: Unordered, Acked: true, At: at(ms)})
+	}
+	var dels []Delivery
+	for _, ms := range []int{50, 150, 250, 3500} {
+		dels = append(dels, Delivery{ID: fmt.Sprint(ms), Class: Unordered, Group: "g", At: at(ms)})
+	}
+	_, rto := Check(sends, dels, []Window{
+		{Name: "kill", Start: at(250), End: at(5000)},
+		{Name: "quiet", Start: at(3010), End: at(3020)}, // nothing after: runs to its end
+	})
+	if rto[0].Send != 2500*time.Millisecond {
+		t.Fatalf("send RTO %v, want 2.5s (from the ack at 300 to 2800)", rto[0].Send)
+	}
+	if rto[0].Receive != 3250*time.Millisecond {
+		t.Fatalf("receive RTO %v, want 3.25s (from the fault at 250 to 3500)", rto[0].Receive)
+	}
+	if rto[1].Send != 10*time.Millisecond {
+		t.Fatalf("send RTO of a window without acks %v, want its length", rto[1].Send)
+	}
+}
