@@ -139,6 +139,13 @@ func (b *Broker) Pop(ctx context.Context, req PopRequest) ([]PoppedMessage, erro
 	for {
 		wake := b.waitDispatch()
 		out, retryAt, err := b.popOnce(req, qids)
+		if len(out) > 0 && ctx.Err() != nil {
+			// The caller gave up (a proxy's long poll cancelled once another
+			// answered): the reply would be lost with the messages invisible
+			// until their deadline. Hand them back for redelivery at once.
+			b.handBack(req, out)
+			return nil, ctx.Err()
+		}
 		if err != nil || len(out) > 0 || !time.Now().Before(deadline) {
 			return out, err
 		}
@@ -153,6 +160,15 @@ func (b *Broker) Pop(ctx context.Context, req PopRequest) ([]PoppedMessage, erro
 		}
 		if !b.awaitUntil(ctx, wake, deadline) {
 			return nil, nil
+		}
+	}
+}
+
+// handBack nacks popped messages whose pop will not reach the consumer.
+func (b *Broker) handBack(req PopRequest, out []PoppedMessage) {
+	for _, m := range out {
+		if _, err := b.ChangeInvisibleDuration(req.Group, m.Message.Topic, m.ReceiptHandle, 0); err != nil {
+			b.log.Warn("popped message not handed back; it returns when its invisibility ends", "topic", m.Message.Topic, "offset", m.Message.QueueOffset, "err", err)
 		}
 	}
 }

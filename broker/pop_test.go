@@ -449,3 +449,23 @@ func TestConcurrentPopsNeverShareAMessage(t *testing.T) {
 		}
 	}
 }
+
+// A pop whose caller gave up before the reply hands its messages back:
+// the next pop gets them at once instead of after the invisibility.
+func TestPopOfCancelledCallerHandsMessagesBack(t *testing.T) {
+	b := openBroker(t, testConfig(t.TempDir()))
+	mustCreate(t, b, "t1", 1)
+	sendN(t, b, "t1", 0, 1)
+	pullAll(t, b, "t1", 0, 0, 1) // dispatched
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := PopRequest{Group: "g", Topic: "t1", QueueID: 0, InitialPosition: InitialEarliest, Invisible: time.Hour, Ordered: true, MaxMessages: 1}
+	if out, err := b.Pop(ctx, req); err == nil || len(out) != 0 {
+		t.Fatalf("pop of a cancelled caller: %d messages, %v", len(out), err)
+	}
+	req.Wait = 2 * time.Second
+	out, err := b.Pop(context.Background(), req)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("the message did not come back: %d, %v", len(out), err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -53,6 +54,9 @@ type Supervisor struct {
 	mu    sync.Mutex
 	sites map[string]*site
 	file  clusterfile.File
+
+	readyOnce sync.Once
+	ready     chan struct{} // closed once cluster.json is written
 }
 
 // NewSupervisor prepares dir (topology, specs) without starting anything.
@@ -87,7 +91,7 @@ func NewSupervisor(o SupervisorOptions) (*Supervisor, error) {
 	if err := ensureToken(filepath.Join(dir, ControllerTokenFile)); err != nil {
 		return nil, err
 	}
-	s := &Supervisor{opts: o, specs: topo.specs(dir), topo: topo, sites: map[string]*site{}}
+	s := &Supervisor{opts: o, specs: topo.specs(dir), topo: topo, sites: map[string]*site{}, ready: make(chan struct{})}
 	for name, spec := range s.specs {
 		if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
 			return nil, err
@@ -101,6 +105,9 @@ func NewSupervisor(o SupervisorOptions) (*Supervisor, error) {
 }
 
 func specPath(s SiteSpec) string { return filepath.Join(s.Dir, "spec.json") }
+
+// Ready is closed once every site answers and cluster.json is written.
+func (s *Supervisor) Ready() <-chan struct{} { return s.ready }
 
 // ClusterFile is where cluster.json is written.
 func (s *Supervisor) ClusterFile() string { return filepath.Join(s.opts.Dir, "cluster.json") }
@@ -141,6 +148,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if err := s.writeClusterFile(); err != nil {
 		return err
 	}
+	s.readyOnce.Do(func() { close(s.ready) })
 	fmt.Fprintf(s.opts.Out, "duomq dev: all sites ready; cluster file %s\n", s.ClusterFile())
 	fmt.Fprintf(s.opts.Out, "  export DUOMQ_CLUSTER=%s\n", s.ClusterFile())
 	<-ctx.Done()
@@ -306,6 +314,24 @@ func (s *Supervisor) serveAPI() (func(), error) {
 		default:
 			w.Write([]byte("restarted\n"))
 		}
+	})
+	// Partitions (topologies in network namespaces): POST
+	// /sites/{site}/partition?from=a,b cuts site off from a and b;
+	// /sites/{site}/heal undoes it.
+	mux.HandleFunc("POST /sites/{site}/partition", func(w http.ResponseWriter, r *http.Request) {
+		from := strings.Split(r.URL.Query().Get("from"), ",")
+		if err := s.Partition(r.PathValue("site"), from...); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte("partitioned\n"))
+	})
+	mux.HandleFunc("POST /sites/{site}/heal", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Heal(r.PathValue("site")); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte("healed\n"))
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)

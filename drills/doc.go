@@ -11,6 +11,14 @@
 // group (duplicates), per-key order violations per group (reordered), and
 // per fault the longest time without an ack and without a delivery.
 //
-// Status: the checker is built and tested; the scenario format, the
-// runner and its reports are planned.
+// Run executes a Scenario (YAML, docs/drills.md): it starts the local
+// topology or uses a cluster.json, creates the workload's topics and
+// groups, runs producers and consumers through the DCs' proxies, runs the
+// steps in order (controller API for traffic moves, the dev API for site
+// restarts and partitions, SIGKILL for site kills), undoes every fault it
+// injected, drains the consumers and scores the records.
+//
+// Not built yet: drill history in the metadata, the HTML report, the
+// JSON Schema of the format, WAN latency and component faults, and the
+// shipped scenarios beyond the first.
 package drills

@@ -357,7 +357,9 @@ func apiSwitchoverStatusAuditAndTraffic(t *testing.T, e *env) {
 	if len(lag) != 8 || lag["idc-a/0"] != 0 || lag["idc-a/3"] != 0 || lag["idc-c/0"] != 10 || lag["idc-c/3"] != 40 {
 		t.Fatalf("replication lag %v", lag)
 	}
-	if len(st.ConsumerLag) != 1 || st.ConsumerLag[0] != (controller.ConsumerLag{Group: "billing", Topic: topic, DC: dcA, Messages: 6}) {
+	// The switchover handed idc-a's offsets over to idc-b: both DCs' lag.
+	if len(st.ConsumerLag) != 2 || st.ConsumerLag[0] != (controller.ConsumerLag{Group: "billing", Topic: topic, DC: dcA, Messages: 6}) ||
+		st.ConsumerLag[1] != (controller.ConsumerLag{Group: "billing", Topic: topic, DC: dcB, Messages: 6}) {
 		t.Fatalf("consumer lag %+v", st.ConsumerLag)
 	}
 	dcs := map[string]controller.DCStatus{}

@@ -89,6 +89,22 @@ func (b *GRPCBrokers) ConsumerOffsets(ctx context.Context, addr, topic string) (
 	return out, nil
 }
 
+// SyncConsumerOffsets implements BrokerOps.
+func (b *GRPCBrokers) SyncConsumerOffsets(ctx context.Context, addr string, offsets []ConsumerOffset) error {
+	c, err := b.client(addr)
+	if err != nil {
+		return err
+	}
+	req := &brokerpb.SyncConsumerOffsetsRequest{}
+	for _, o := range offsets {
+		req.Offsets = append(req.Offsets, &brokerpb.ConsumerOffset{Group: o.Group, Topic: o.Topic, QueueId: uint32(o.Queue), Offset: o.Offset})
+	}
+	if _, err := c.SyncConsumerOffsets(ctx, req); err != nil {
+		return brokerErr(addr, "sync consumer offsets", err)
+	}
+	return nil
+}
+
 // QueueOffsets implements BrokerOps.
 func (b *GRPCBrokers) QueueOffsets(ctx context.Context, addr, topic string, queue int) (int64, int64, error) {
 	c, err := b.client(addr)

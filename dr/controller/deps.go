@@ -24,6 +24,9 @@ type BrokerOps interface {
 	ConsumerOffsets(ctx context.Context, addr, topic string) ([]ConsumerOffset, error)
 	// QueueOffsets returns a queue's min and max (next) offsets.
 	QueueOffsets(ctx context.Context, addr, topic string, queue int) (min, max int64, err error)
+	// SyncConsumerOffsets raises committed offsets on the broker (never
+	// backwards, never on a queue consumed there).
+	SyncConsumerOffsets(ctx context.Context, addr string, offsets []ConsumerOffset) error
 }
 
 // QueueState is one queue of a topic on one broker.

@@ -194,15 +194,53 @@ func allFenced(alive []meta.Alive, fenced []string) bool {
 	return true
 }
 
-// catchUp waits until the target's followers reach the fenced ends.
+// catchUp waits until the target's followers reach the fenced ends, then
+// hands the consumer offsets over.
 func (r *runner) catchUp() error {
 	tr := r.t.snapshot(r.tr)
 	deadline := r.c.clock.Now().Add(r.c.cfg.CatchUpTimeout)
-	return r.poll(deadline, func() (bool, string) {
+	err := r.poll(deadline, func() (bool, string) {
 		return r.c.followersHave(r.t.ctx, tr.Topic, tr.To, tr.Ends)
 	}, func(detail string) error {
 		return errorf(ErrCatchUpTimeout, "topic %s: %s did not reach the fenced ends within %v: %s", tr.Topic, tr.To, r.c.cfg.CatchUpTimeout, detail)
 	})
+	if err == nil {
+		r.c.handOverOffsets(r.t.ctx, tr.Topic, tr.From, tr.To)
+	}
+	return err
+}
+
+// handOverOffsets copies the consumer offsets of topic from the old
+// primary's brokers to the new one's right before it is promoted, so
+// its consumers start where the old primary's stopped instead of at the
+// replicator's last copy (up to its sync interval older: duplicates).
+// Best effort: the replicator's copy is the fallback.
+func (c *Controller) handOverOffsets(ctx context.Context, topic, from, to string) {
+	src, dst := c.health.alive(from), c.health.alive(to)
+	if len(src) == 0 || len(dst) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.BrokerTimeout)
+	defer cancel()
+	batches := map[string][]ConsumerOffset{}
+	for i, b := range src {
+		os, err := c.brokers.ConsumerOffsets(ctx, b.Address, topic)
+		if err != nil {
+			c.log.Warn("consumer offsets not handed over", "topic", topic, "broker", b.Name, "err", err)
+			continue
+		}
+		for _, o := range os {
+			if o.Queue%len(src) == i { // the broker's own queues
+				addr := dst[o.Queue%len(dst)].Address
+				batches[addr] = append(batches[addr], o)
+			}
+		}
+	}
+	for addr, batch := range batches {
+		if err := c.brokers.SyncConsumerOffsets(ctx, addr, batch); err != nil {
+			c.log.Warn("consumer offsets not handed over", "topic", topic, "broker", addr, "err", err)
+		}
+	}
 }
 
 // follow waits, before a failback blocks writes, until the home DC's

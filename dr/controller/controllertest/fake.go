@@ -201,6 +201,30 @@ func (b *Brokers) ConsumerOffsets(_ context.Context, addr, topic string) ([]cont
 	return slices.Clone(b.consumers[addr][topic]), nil
 }
 
+// SyncConsumerOffsets implements controller.BrokerOps: it records the
+// offsets as the broker's own (raised only).
+func (b *Brokers) SyncConsumerOffsets(_ context.Context, addr string, offsets []controller.ConsumerOffset) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.unreachable(addr); err != nil {
+		return err
+	}
+	if b.consumers[addr] == nil {
+		b.consumers[addr] = map[string][]controller.ConsumerOffset{}
+	}
+	for _, o := range offsets {
+		cur := b.consumers[addr][o.Topic]
+		i := slices.IndexFunc(cur, func(c controller.ConsumerOffset) bool { return c.Group == o.Group && c.Queue == o.Queue })
+		switch {
+		case i < 0:
+			b.consumers[addr][o.Topic] = append(cur, o)
+		case cur[i].Offset < o.Offset:
+			cur[i].Offset = o.Offset
+		}
+	}
+	return nil
+}
+
 // QueueOffsets implements controller.BrokerOps.
 func (b *Brokers) QueueOffsets(_ context.Context, addr, topic string, queue int) (int64, int64, error) {
 	b.mu.Lock()

@@ -1,0 +1,252 @@
+package drills
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/duomq/duomq/internal/names"
+)
+
+// Scenario is a drill: where it runs, the load it puts on the system, and
+// the steps it takes, in order. Its YAML form is documented in
+// docs/drills.md.
+type Scenario struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Topology    Topology `json:"topology"`
+	Workload    Workload `json:"workload"`
+	Steps       []Step   `json:"steps"`
+}
+
+// Topology says where the drill runs: the local topology (started and
+// stopped by the drill) or an existing cluster described by a cluster.json.
+type Topology struct {
+	Local *LocalTopology `json:"local,omitempty"`
+	// Cluster is the path of a cluster.json (overridden by the command's
+	// --cluster).
+	Cluster string `json:"cluster,omitempty"`
+}
+
+// LocalTopology shapes the `duomq dev` topology a drill starts.
+type LocalTopology struct {
+	BrokersPerDC int    `json:"brokers_per_dc,omitempty"`
+	FlushMode    string `json:"flush_mode,omitempty"`
+	// Netns runs the sites in network namespaces (root), for partitions.
+	Netns bool `json:"netns,omitempty"`
+}
+
+// Workload is the drill's load. Producers and consumers run from the
+// drill's start until its last step, then the consumers drain.
+type Workload struct {
+	Topics    []TopicLoad `json:"topics"`
+	Producers []Producer  `json:"producers"`
+	Consumers []Consumer  `json:"consumers"`
+}
+
+// TopicLoad is a topic the drill creates (if missing) and writes.
+type TopicLoad struct {
+	Name        string `json:"name"`
+	Ordered     bool   `json:"ordered,omitempty"`
+	Queues      int    `json:"queues,omitempty"`
+	Primary     string `json:"primary,omitempty"`
+	Replication string `json:"replication,omitempty"`
+	// Keys is the number of sharding keys of an ordered topic's messages.
+	Keys int `json:"keys,omitempty"`
+}
+
+// Producer sends to one topic through one DC's proxy.
+type Producer struct {
+	DC    string `json:"dc"`
+	Topic string `json:"topic"`
+	// Rate is messages per second; Size their body in bytes.
+	Rate int `json:"rate"`
+	Size int `json:"size,omitempty"`
+	// Count producers like this one (default 1).
+	Count int `json:"count,omitempty"`
+}
+
+// Consumer receives a topic for a group through one DC's proxy.
+type Consumer struct {
+	DC    string `json:"dc"`
+	Group string `json:"group"`
+	Topic string `json:"topic"`
+}
+
+// Step is one action of the drill. Action is one of: wait,
+// switch-traffic, set-weights, switchover, failover, failback, kill-site,
+// restart-site, partition, heal, assert.
+type Step struct {
+	Action string `json:"action"`
+	// For (wait): how long.
+	For Duration `json:"for,omitempty"`
+	// DC: target DC (switch-traffic, switchover/failover/failback of a
+	// whole DC, and the new primary's DC as To).
+	DC    string `json:"dc,omitempty"`
+	Topic string `json:"topic,omitempty"`
+	To    string `json:"to,omitempty"`
+	Force bool   `json:"force,omitempty"`
+	// Weights (set-weights) per DC.
+	Weights map[string]int `json:"weights,omitempty"`
+	// Site (kill-site, restart-site, partition, heal) and From
+	// (partition: the sites it is cut from).
+	Site string   `json:"site,omitempty"`
+	From []string `json:"from,omitempty"`
+	// Assert: bounds on the checker's figures, checked when the drill ends.
+	Assert *Assertion `json:"assert,omitempty"`
+}
+
+// Assertion bounds the checker's figures of one class (all classes when
+// empty). Nil bounds are not checked.
+type Assertion struct {
+	Class         Class     `json:"class,omitempty"`
+	MaxLost       *int      `json:"max_lost,omitempty"`
+	MaxDuplicates *int      `json:"max_duplicates,omitempty"`
+	MaxReordered  *int      `json:"max_reordered,omitempty"`
+	MaxSendRTO    *Duration `json:"max_send_rto,omitempty"`
+	MinAcked      *int      `json:"min_acked,omitempty"`
+}
+
+// Duration is a time.Duration written as "3s" in scenarios and reports.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "3s" (or a number of nanoseconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("duration: want a string such as \"3s\"")
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ErrInvalid marks a scenario that does not validate.
+var ErrInvalid = errors.New("drills: invalid scenario")
+
+// Load reads and validates a scenario file (YAML or JSON). Unknown keys
+// are errors, so a misspelt key is not silently ignored.
+func Load(path string) (Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Scenario{}, err
+	}
+	return Parse(b)
+}
+
+// Parse is Load of the file's contents.
+func Parse(b []byte) (Scenario, error) {
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	var s Scenario
+	if err := dec.Decode(&s); err != nil {
+		return s, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return s, s.Validate()
+}
+
+// actions are the step actions and what each requires.
+var actions = map[string]func(Step) error{
+	"wait": func(s Step) error { return need(s.For > 0, "for: a positive duration") },
+	"switch-traffic": func(s Step) error {
+		return need(s.DC != "", "dc: the DC that takes all traffic")
+	},
+	"set-weights": func(s Step) error { return need(len(s.Weights) > 0, "weights: per-DC write weights") },
+	"switchover":  targetAndTo,
+	"failover":    targetAndTo,
+	"failback":    func(s Step) error { return need((s.Topic != "") != (s.DC != ""), "topic or dc (one of them)") },
+	"kill-site":   func(s Step) error { return need(s.Site != "", "site") },
+	"restart-site": func(s Step) error {
+		return need(s.Site != "", "site")
+	},
+	"partition": func(s Step) error { return need(s.Site != "" && len(s.From) > 0, "site and from") },
+	"heal":      func(s Step) error { return need(s.Site != "", "site") },
+	"assert":    func(s Step) error { return need(s.Assert != nil, "assert: the bounds") },
+}
+
+func targetAndTo(s Step) error {
+	return need((s.Topic != "") != (s.DC != "") && s.To != "", "topic or dc (one of them), and to")
+}
+
+func need(ok bool, what string) error {
+	if ok {
+		return nil
+	}
+	return errors.New("needs " + what)
+}
+
+// Validate checks the scenario and names the first bad field.
+func (s Scenario) Validate() error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if s.Name == "" {
+		bad("name is empty")
+	}
+	if s.Topology.Local != nil && s.Topology.Cluster != "" {
+		bad("topology: local or cluster, not both")
+	}
+	topics := map[string]TopicLoad{}
+	for i, t := range s.Workload.Topics {
+		if err := names.Topic(t.Name); err != nil {
+			bad("workload.topics[%d]: %v", i, err)
+		}
+		if t.Ordered && t.Primary == "" {
+			bad("workload.topics[%d]: an ordered topic needs primary", i)
+		}
+		topics[t.Name] = t
+	}
+	for i, p := range s.Workload.Producers {
+		if _, ok := topics[p.Topic]; !ok {
+			bad("workload.producers[%d]: topic %q is not in workload.topics", i, p.Topic)
+		}
+		if p.DC == "" || p.Rate <= 0 || p.Size < 0 || p.Count < 0 {
+			bad("workload.producers[%d]: needs dc and a positive rate", i)
+		}
+	}
+	for i, c := range s.Workload.Consumers {
+		if _, ok := topics[c.Topic]; !ok {
+			bad("workload.consumers[%d]: topic %q is not in workload.topics", i, c.Topic)
+		}
+		if c.DC == "" || names.Group(c.Group) != nil {
+			bad("workload.consumers[%d]: needs dc and a valid group", i)
+		}
+	}
+	if len(s.Steps) == 0 {
+		bad("steps is empty")
+	}
+	for i, st := range s.Steps {
+		check, ok := actions[st.Action]
+		if !ok {
+			bad("steps[%d]: unknown action %q", i, st.Action)
+			continue
+		}
+		if err := check(st); err != nil {
+			bad("steps[%d] (%s): %v", i, st.Action, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
+	}
+	return nil
+}
