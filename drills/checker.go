@@ -71,9 +71,12 @@ type Figures struct {
 	UnackedDelivered int `json:"unacked_delivered"`
 }
 
-// RTO is the longest time without a successful operation, per fault.
+// RTO is the longest time without a successful operation, per fault and
+// topic class (unordered writes going on in one DC must not hide that
+// the ordered topics stopped).
 type RTO struct {
 	Fault string `json:"fault"`
+	Class Class  `json:"class"`
 	// Send and Receive: the longest gaps between successful sends (acks)
 	// and between deliveries that overlap the fault's window; what
 	// follows the fault's start counts until the first success after it.
@@ -143,23 +146,28 @@ func Check(sends []Send, deliveries []Delivery, faults []Window) ([]Figures, []R
 	return out, recoveryTimes(sends, ds, faults)
 }
 
-// recoveryTimes measures, per fault, the longest gap in acks and in
-// deliveries that overlaps the fault's window.
+// recoveryTimes measures, per fault and class, the longest gap in acks
+// and in deliveries that overlaps the fault's window.
 func recoveryTimes(sends []Send, ds []Delivery, faults []Window) []RTO {
-	var ackTimes, delTimes []time.Time
+	acks, dels := map[Class][]time.Time{}, map[Class][]time.Time{}
 	for _, s := range sends {
 		if s.Acked {
-			ackTimes = append(ackTimes, s.At)
+			acks[s.Class] = append(acks[s.Class], s.At)
 		}
 	}
 	for _, d := range ds {
-		delTimes = append(delTimes, d.At)
+		dels[d.Class] = append(dels[d.Class], d.At)
 	}
-	sortTimes(ackTimes)
-	sortTimes(delTimes)
-	out := make([]RTO, 0, len(faults))
+	var out []RTO
 	for _, w := range faults {
-		out = append(out, RTO{Fault: w.Name, Send: longestGap(ackTimes, w), Receive: longestGap(delTimes, w)})
+		for _, c := range []Class{OrderedSync, OrderedAsync, Unordered} {
+			if len(acks[c]) == 0 && len(dels[c]) == 0 {
+				continue
+			}
+			sortTimes(acks[c])
+			sortTimes(dels[c])
+			out = append(out, RTO{Fault: w.Name, Class: c, Send: longestGap(acks[c], w), Receive: longestGap(dels[c], w)})
+		}
 	}
 	return out
 }

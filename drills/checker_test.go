@@ -97,7 +97,26 @@ func TestRecoveryTimes(t *testing.T) {
 	if rto[0].Receive != 3250*time.Millisecond {
 		t.Fatalf("receive RTO %v, want 3.25s (from the fault at 250 to 3500)", rto[0].Receive)
 	}
+	if len(rto) != 2 || rto[0].Class != Unordered {
+		t.Fatalf("recovery times %+v: want one per fault of the one class", rto)
+	}
 	if rto[1].Send != 10*time.Millisecond {
 		t.Fatalf("send RTO of a window without acks %v, want its length", rto[1].Send)
+	}
+}
+
+func TestRecoveryTimesPerClass(t *testing.T) {
+	sends := []Send{
+		{ID: "o1", Class: OrderedSync, Acked: true, At: at(100)}, {ID: "o2", Class: OrderedSync, Acked: true, At: at(2600)},
+		{ID: "u1", Class: Unordered, Acked: true, At: at(100)}, {ID: "u2", Class: Unordered, Acked: true, At: at(600)},
+		{ID: "u3", Class: Unordered, Acked: true, At: at(1100)}, {ID: "u4", Class: Unordered, Acked: true, At: at(1600)},
+	}
+	_, rto := Check(sends, nil, []Window{{Name: "kill", Start: at(200), End: at(3000)}})
+	got := map[Class]time.Duration{}
+	for _, x := range rto {
+		got[x.Class] = x.Send
+	}
+	if got[OrderedSync] != 2400*time.Millisecond || got[Unordered] != 1400*time.Millisecond {
+		t.Fatalf("per-class send RTOs %v: the unordered acks must not hide the ordered outage", got)
 	}
 }

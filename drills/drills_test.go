@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/duomq/duomq/devcluster"
 )
 
 func TestParseRefusesBadScenarios(t *testing.T) {
@@ -45,27 +47,59 @@ func TestShippedScenariosParse(t *testing.T) {
 	}
 }
 
-// TestPlannedSwitchoverDrill runs the shipped drill 1 end to end on the
-// local topology (site processes of a freshly built duomq binary).
-func TestPlannedSwitchoverDrill(t *testing.T) {
+// buildDuomq builds the binary the local topology's sites run.
+func buildDuomq(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "duomq")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/duomq/duomq/cmd/duomq").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	s, err := Load("scenarios/01-planned-switchover.yaml")
+	return bin
+}
+
+// runShipped runs a shipped scenario on the local topology in dir, after
+// edit (which may loosen a bound for a loaded test machine, saying so),
+// and returns its report.
+func runShipped(t *testing.T, file, dir string, edit func(*Scenario)) *Report {
+	t.Helper()
+	s, err := Load(filepath.Join("scenarios", file))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if edit != nil {
+		edit(&s)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, s, Options{Dir: t.TempDir(), Binary: bin, Out: os.Stderr})
+	rep, err := Run(ctx, s, Options{Dir: dir, Binary: buildDuomq(t), Out: os.Stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	rep.PrintSummary(&buf)
 	t.Log("\n" + buf.String())
-	if !rep.Pass || len(rep.Steps) != len(s.Steps) || len(rep.Assertions) == 0 {
+	if len(rep.Steps) != len(s.Steps) || len(rep.Assertions) == 0 {
+		t.Fatalf("%d of %d steps ran, %d assertions", len(rep.Steps), len(s.Steps), len(rep.Assertions))
+	}
+	return rep
+}
+
+func figuresOf(t *testing.T, rep *Report, c Class) Figures {
+	t.Helper()
+	for _, f := range rep.Figures {
+		if f.Class == c {
+			return f
+		}
+	}
+	t.Fatalf("no figures of class %s", c)
+	return Figures{}
+}
+
+// TestPlannedSwitchoverDrill runs the shipped drill 1 end to end on the
+// local topology (site processes of a freshly built duomq binary).
+func TestPlannedSwitchoverDrill(t *testing.T) {
+	rep := runShipped(t, "01-planned-switchover.yaml", t.TempDir(), nil)
+	if !rep.Pass {
 		t.Fatalf("drill did not pass: %+v", rep.Errors)
 	}
 	path := filepath.Join(t.TempDir(), "report.json")
@@ -73,7 +107,54 @@ func TestPlannedSwitchoverDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := ReadReport(path)
-	if err != nil || back.Scenario != s.Name || len(back.Figures) != len(rep.Figures) {
+	if err != nil || back.Scenario != rep.Scenario || len(back.Figures) != len(rep.Figures) {
 		t.Fatalf("report round trip: %v %+v", err, back)
+	}
+}
+
+// TestPrimaryDCLostDrill runs drill 2: SIGKILL of the primary site under
+// ordered sync load. The shipped bound on the send RTO (3 s, the target)
+// is loosened to 10 s here, where the whole test suite shares two cores;
+// the measured value is in the log and docs/benchmarks.md.
+func TestPrimaryDCLostDrill(t *testing.T) {
+	rep := runShipped(t, "02-primary-dc-lost.yaml", t.TempDir(), func(s *Scenario) {
+		for i := range s.Steps {
+			if a := s.Steps[i].Assert; a != nil && a.MaxSendRTO != nil {
+				d := Duration(10 * time.Second)
+				a.MaxSendRTO = &d
+			}
+		}
+	})
+	if !rep.Pass {
+		t.Fatalf("drill did not pass: %+v", rep.Errors)
+	}
+	if len(rep.Faults) != 1 || len(rep.RTO) == 0 {
+		t.Fatalf("fault windows %+v, RTOs %+v", rep.Faults, rep.RTO)
+	}
+}
+
+// TestFailbackWithDivergenceDrillReportsTheLoss runs drill 5, which plants
+// a loss the system cannot prevent: with async replication, the primary
+// acks writes the other DC never receives, then dies. The checker must
+// report that loss, and the returning old primary must quarantine the
+// tail instead of serving it.
+func TestFailbackWithDivergenceDrillReportsTheLoss(t *testing.T) {
+	if why := devcluster.NetnsAvailable(); why != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("drill 5 needs network namespaces: %s", why)
+		}
+		t.Skipf("NOT RUN: drill 5 needs network namespaces: %s", why)
+	}
+	dir := t.TempDir()
+	rep := runShipped(t, "05-failback-with-divergence.yaml", dir, nil)
+	if !rep.Pass {
+		t.Fatalf("drill did not pass: %+v", rep.Errors)
+	}
+	if f := figuresOf(t, rep, OrderedAsync); f.Lost == 0 || f.Reordered != 0 {
+		t.Fatalf("figures %+v: want the planted loss reported, nothing reordered", f)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "idc-a", "broker-a-*", "quarantine", "ledger-*.jsonl"))
+	if len(files) == 0 {
+		t.Fatal("the old primary's unreplicated tail was not quarantined")
 	}
 }

@@ -53,6 +53,7 @@ type WindowJSON struct {
 // RTOJSON is an RTO in the report, in seconds.
 type RTOJSON struct {
 	Fault          string  `json:"fault"`
+	Class          Class   `json:"class"`
 	SendSeconds    float64 `json:"send_seconds"`
 	ReceiveSeconds float64 `json:"receive_seconds"`
 }
@@ -105,9 +106,9 @@ func (r *Report) PrintSummary(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", f.Class, f.Attempted, f.Acked, f.Deliveries, f.Lost, f.Duplicates, f.Reordered)
 	}
 	if len(r.RTO) > 0 {
-		fmt.Fprintln(tw, "\nFAULT\tSEND RTO\tRECEIVE RTO")
+		fmt.Fprintln(tw, "\nFAULT\tCLASS\tSEND RTO\tRECEIVE RTO")
 		for _, x := range r.RTO {
-			fmt.Fprintf(tw, "%s\t%.2fs\t%.2fs\n", x.Fault, x.SendSeconds, x.ReceiveSeconds)
+			fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%.2fs\n", x.Fault, x.Class, x.SendSeconds, x.ReceiveSeconds)
 		}
 	}
 	if len(r.Assertions) > 0 {

@@ -23,7 +23,7 @@ func (r *drillRun) score() *Report {
 	r.rec.mu.Unlock()
 	rep.Figures = figs
 	for _, x := range rto {
-		rep.RTO = append(rep.RTO, RTOJSON{Fault: x.Fault, SendSeconds: x.Send.Seconds(), ReceiveSeconds: x.Receive.Seconds()})
+		rep.RTO = append(rep.RTO, RTOJSON{Fault: x.Fault, Class: x.Class, SendSeconds: x.Send.Seconds(), ReceiveSeconds: x.Receive.Seconds()})
 	}
 	rep.Pass = len(rep.Errors) == 0
 	for _, st := range r.s.Steps {
@@ -63,7 +63,10 @@ func evaluate(a Assertion, figs []Figures, rto []RTO) []AssertionResult {
 	}
 	if a.MaxSendRTO != nil {
 		for _, x := range rto {
-			out = append(out, AssertionResult{What: "send RTO of " + x.Fault, Want: "<= " + time.Duration(*a.MaxSendRTO).String(),
+			if a.Class != "" && x.Class != a.Class {
+				continue
+			}
+			out = append(out, AssertionResult{What: fmt.Sprintf("%s send RTO of %s", x.Class, x.Fault), Want: "<= " + time.Duration(*a.MaxSendRTO).String(),
 				Got: x.Send.Round(time.Millisecond).String(), Pass: x.Send <= time.Duration(*a.MaxSendRTO)})
 		}
 	}
