@@ -158,3 +158,29 @@ func TestFailbackWithDivergenceDrillReportsTheLoss(t *testing.T) {
 		t.Fatal("the old primary's unreplicated tail was not quarantined")
 	}
 }
+
+// TestAsymmetricPartitionDrill runs drill 3: the primary DC cut off from
+// the other DC and the witness; nothing acked lost, nothing reordered.
+func TestAsymmetricPartitionDrill(t *testing.T) {
+	if why := devcluster.NetnsAvailable(); why != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("drill 3 needs network namespaces: %s", why)
+		}
+		t.Skipf("NOT RUN: drill 3 needs network namespaces: %s", why)
+	}
+	rep := runShipped(t, "03-asymmetric-partition.yaml", t.TempDir(), nil)
+	if !rep.Pass {
+		t.Fatalf("drill did not pass: %+v", rep.Errors)
+	}
+}
+
+// TestFlappingDCDrill runs drill 4: the primary DC down, up, down.
+func TestFlappingDCDrill(t *testing.T) {
+	rep := runShipped(t, "04-flapping-dc.yaml", t.TempDir(), nil)
+	if !rep.Pass {
+		t.Fatalf("drill did not pass: %+v", rep.Errors)
+	}
+	if len(rep.Faults) != 2 {
+		t.Fatalf("fault windows %+v: want the two losses", rep.Faults)
+	}
+}

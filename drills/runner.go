@@ -74,8 +74,16 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	if o.Drain <= 0 {
 		o.Drain = 45 * time.Second
 	}
-	r := &drillRun{s: s, o: o, rec: &recorder{}, faults: map[string]*Window{}, http: &http.Client{Timeout: 5 * time.Minute},
-		rep: &Report{Version: ReportVersion, Scenario: s.Name}}
+	r := &drillRun{s: s, o: o, rec: &recorder{}, faults: map[string]*Window{}, rep: &Report{Version: ReportVersion, Scenario: s.Name}}
+	r.http = &http.Client{Timeout: 5 * time.Minute, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		// A candidate sends writes to the leader, maybe on another host:
+		// keep the token, which Go drops across hosts.
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		req.Header.Set("Authorization", "Bearer "+r.f.ControllerToken)
+		return nil
+	}}
 	stop, err := r.topology(ctx)
 	if err != nil {
 		return nil, err

@@ -76,7 +76,10 @@ func openClients(ctx context.Context, proxies map[string]string, app string) (ma
 		cfg := client.DefaultConfig()
 		cfg.Proxy, cfg.App = addr, app
 		cfg.IDC.Default = dc
-		cfg.RequestTimeout = 2 * time.Second
+		// A probe of the system's recovery: retry often, so the measured
+		// RTO is the system's, not a client's growing backoff.
+		cfg.RequestTimeout = time.Second
+		cfg.Retry.MaxAttempts, cfg.Retry.InitialBackoff, cfg.Retry.MaxBackoff = 20, 50*time.Millisecond, 250*time.Millisecond
 		c, err := client.New(ctx, cfg)
 		if err != nil {
 			for _, o := range out {
