@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/duomq/duomq/devcluster"
+	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/etcdtest"
 )
 
 func TestParseRefusesBadScenarios(t *testing.T) {
@@ -182,5 +184,30 @@ func TestFlappingDCDrill(t *testing.T) {
 	}
 	if len(rep.Faults) != 2 {
 		t.Fatalf("fault windows %+v: want the two losses", rep.Faults)
+	}
+}
+
+func TestHistoryStoresReports(t *testing.T) {
+	c := etcdtest.NewCluster(t, 3)
+	store := meta.New(c.Client(t), meta.Options{Prefix: "/test/drills/"})
+	ctx := context.Background()
+	older := &Report{Version: ReportVersion, Scenario: "planned switchover", Started: t0, Ended: t0.Add(time.Minute), Pass: true}
+	newer := &Report{Version: ReportVersion, Scenario: "primary-dc-lost", Started: t0.Add(time.Hour), Ended: t0.Add(time.Hour + time.Minute),
+		Figures: []Figures{{Class: OrderedSync, Attempted: 3, Acked: 3, Lost: 1}}}
+	for _, r := range []*Report{older, newer} {
+		if err := Save(ctx, store, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reps, err := History(ctx, store)
+	if err != nil || len(reps) != 2 || reps[0].Scenario != "primary-dc-lost" || reps[1].Scenario != "planned switchover" {
+		t.Fatalf("history %v, %v: want both, newest first", reps, err)
+	}
+	got, err := Get(ctx, store, newer.ID())
+	if err != nil || len(got.Figures) != 1 || got.Figures[0].Lost != 1 || got.Pass {
+		t.Fatalf("get %s: %+v, %v", newer.ID(), got, err)
+	}
+	if strings.ContainsAny(older.ID(), " /") {
+		t.Fatalf("id %q has characters a key segment cannot", older.ID())
 	}
 }

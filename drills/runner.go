@@ -98,7 +98,15 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	if err := r.setup(ctx); err != nil {
 		return nil, err
 	}
-	return r.run(ctx)
+	rep, err := r.run(ctx)
+	if err == nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := Save(sctx, r.store, rep); err != nil {
+			fmt.Fprintf(o.Out, "drill: the report was not stored in the drill history: %v\n", err)
+		}
+	}
+	return rep, err
 }
 
 // topology loads the cluster file or starts the local topology.

@@ -1,21 +1,73 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/drills"
 )
 
-func newDrillCommand() *cobra.Command {
+func newDrillCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "drill", Short: "Run scripted, scored DR drills (docs/drills.md)"}
-	cmd.AddCommand(newDrillRunCommand())
+	list, show := newDrillListCommand(g), newDrillShowCommand(g)
+	g.register(list)
+	g.register(show)
+	cmd.AddCommand(newDrillRunCommand(), list, show)
 	return cmd
+}
+
+func newDrillListCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the drills run against the cluster, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				reps, err := drills.History(ctx, s)
+				if err != nil {
+					return err
+				}
+				rows := make([][]string, 0, len(reps))
+				for _, r := range reps {
+					result := "PASS"
+					if !r.Pass {
+						result = "FAIL"
+					}
+					rows = append(rows, []string{r.ID(), r.Scenario, r.Started.Format(time.RFC3339), r.Ended.Sub(r.Started).Round(time.Second).String(), result})
+				}
+				return g.print(cmd.OutOrStdout(), reps, []string{"ID", "SCENARIO", "STARTED", "TOOK", "RESULT"}, rows)
+			})
+		},
+	}
+}
+
+func newDrillShowCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a stored drill report (table, or -o json)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				r, err := drills.Get(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return g.print(cmd.OutOrStdout(), r, nil, nil)
+				}
+				r.PrintSummary(cmd.OutOrStdout())
+				return nil
+			})
+		},
+	}
 }
 
 func newDrillRunCommand() *cobra.Command {

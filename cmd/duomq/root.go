@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(admin...)
 	root.AddCommand(apps...)
-	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newReplicatorCommand(), newControllerCommand(), newDrillCommand(), newBenchCommand(), newConfigCommand())
+	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newReplicatorCommand(), newControllerCommand(), newDrillCommand(g), newBenchCommand(), newConfigCommand())
 	return root
 }
