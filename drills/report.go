@@ -27,7 +27,9 @@ type Report struct {
 	Figures    []Figures         `json:"figures"`
 	RTO        []RTOJSON         `json:"rto"`
 	Assertions []AssertionResult `json:"assertions"`
-	Pass       bool              `json:"pass"`
+	// Series are per-second throughput and backlog per DC (the charts).
+	Series Series `json:"series"`
+	Pass   bool   `json:"pass"`
 	// Errors are steps or clean-ups that failed (a fault that could not be
 	// undone fails the drill).
 	Errors []string `json:"errors,omitempty"`

@@ -20,6 +20,7 @@ func (r *drillRun) score() *Report {
 	}
 	r.rec.mu.Lock()
 	figs, rto := Check(r.rec.sends, r.rec.deliveries, r.windows)
+	rep.Series = series(rep.Started, rep.Ended, r.rec.sends, r.rec.deliveries)
 	r.rec.mu.Unlock()
 	rep.Figures = figs
 	for _, x := range rto {

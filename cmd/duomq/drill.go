@@ -71,9 +71,9 @@ func newDrillShowCommand(g *globalFlags) *cobra.Command {
 }
 
 func newDrillRunCommand() *cobra.Command {
-	var clusterPath, reportPath, dir string
+	var clusterPath, reportPath, htmlPath, dir string
 	cmd := &cobra.Command{
-		Use:   "run FILE",
+		Use:   "run FILE [--cluster cluster.json] [--report out.json] [--html out.html]",
 		Short: "Run a drill scenario and print its report; exit non-zero when an assertion fails",
 		Long: `Run a drill: on the local topology (started and stopped by the drill) unless
 --cluster or the scenario names a cluster.json. Producers and consumers run
@@ -98,6 +98,12 @@ reordered messages, RTO per fault). Faults are undone when the drill ends.`,
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "drill: report written to %s\n", reportPath)
 			}
+			if htmlPath != "" {
+				if err := rep.WriteHTML(htmlPath); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "drill: HTML report written to %s\n", htmlPath)
+			}
 			if !rep.Pass {
 				return fmt.Errorf("drill %s failed", s.Name)
 			}
@@ -107,6 +113,7 @@ reordered messages, RTO per fault). Faults are undone when the drill ends.`,
 	f := cmd.Flags()
 	f.StringVar(&clusterPath, "cluster", "", "run against this cluster.json instead of the scenario's topology")
 	f.StringVar(&reportPath, "report", "", "write the JSON report here")
+	f.StringVar(&htmlPath, "html", "", "write a self-contained HTML report (charts per DC, faults shaded) here")
 	f.StringVar(&dir, "dir", "", "directory of the local topology (default: a temporary one, removed afterwards)")
 	return cmd
 }
