@@ -18,14 +18,17 @@ import (
 
 func TestParseRefusesBadScenarios(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
-		{"unknown key", "name: x\nstepz: []\n", "unknown field"},
-		{"no steps", "name: x\ntopology: {local: {}}\n", "steps is empty"},
-		{"unknown action", "name: x\nsteps: [{action: explode}]\n", `unknown action "explode"`},
+		{"unknown key", "name: x\nsteps: [{action: wait, for: 1s}]\nstepz: []\n", "additional properties 'stepz' not allowed"},
+		{"no steps", "name: x\ntopology: {local: {}}\n", "missing property 'steps'"},
+		{"empty steps", "name: x\nsteps: []\n", "minItems"},
+		{"unknown action", "name: x\nsteps: [{action: explode}]\n", "value must be one of"},
 		{"wait without duration", "name: x\nsteps: [{action: wait}]\n", "for: a positive duration"},
 		{"switchover without target", "name: x\nsteps: [{action: switchover, to: idc-b}]\n", "topic or dc"},
 		{"producer of an unknown topic", "name: x\nworkload: {producers: [{dc: idc-a, topic: nope, rate: 1}]}\nsteps: [{action: wait, for: 1s}]\n", `topic "nope" is not in workload.topics`},
 		{"ordered topic without primary", "name: x\nworkload: {topics: [{name: o, ordered: true}]}\nsteps: [{action: wait, for: 1s}]\n", "needs primary"},
-		{"bad duration", "name: x\nsteps: [{action: wait, for: soon}]\n", "invalid duration"},
+		{"bad duration", "name: x\nsteps: [{action: wait, for: soon}]\n", "does not match pattern"},
+		{"bad name", "name: x\nworkload: {topics: [{name: 'a b'}]}\nsteps: [{action: wait, for: 1s}]\n", "/workload/topics/0/name"},
+		{"assert bound of the wrong type", "name: x\nsteps: [{action: assert, assert: {max_lost: many}}]\n", "/steps/0/assert/max_lost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,13 +2,16 @@ package drills
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"sigs.k8s.io/yaml"
 
 	"github.com/duomq/duomq/internal/names"
@@ -151,10 +154,44 @@ func Load(path string) (Scenario, error) {
 	return Parse(b)
 }
 
-// Parse is Load of the file's contents.
+// SchemaJSON is the JSON Schema of the scenario format (shipped as
+// drills/scenario.schema.json): editors can check a scenario with it, and
+// Parse checks every scenario against it before reading it.
+//
+//go:embed scenario.schema.json
+var SchemaJSON []byte
+
+// schemaID is the schema's $id.
+const schemaID = "urn:duomq:drill-scenario:v1"
+
+var schema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(SchemaJSON))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(schemaID, doc); err != nil {
+		return nil, err
+	}
+	return c.Compile(schemaID)
+})
+
+// Parse is Load of the file's contents: the JSON Schema first, then the
+// checks a schema cannot express (Validate).
 func Parse(b []byte) (Scenario, error) {
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
+		return Scenario{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	sch, err := schema()
+	if err != nil {
+		return Scenario{}, fmt.Errorf("drills: the scenario schema does not compile: %w", err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+	if err != nil {
+		return Scenario{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := sch.Validate(inst); err != nil {
 		return Scenario{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(j))
