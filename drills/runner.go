@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,6 +52,7 @@ type drillRun struct {
 	rec     *recorder
 	rep     *Report
 	faults  map[string]*Window // open fault windows by key
+	step    atomic.Value       // string: the step running now (progress)
 	windows []Window
 	http    *http.Client
 }
@@ -277,24 +280,50 @@ func (r *drillRun) startWorkload(prodCtx, consCtx context.Context, clients map[s
 	}
 }
 
-// progress prints the elapsed time and counts every second.
+// progress prints, every second, the current step, the elapsed time, and
+// per DC the acks and deliveries of the last second and the backlog (acked
+// by the DC, not yet delivered).
 func (r *drillRun) progress(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		prev := map[string][2]int{}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				acked, delivered := r.rec.counts()
-				fmt.Fprintf(r.o.Out, "drill: %5.1fs  acked %d  delivered %d\n", time.Since(r.rep.Started).Seconds(), acked, delivered)
+				fmt.Fprintln(r.o.Out, r.progressLine(prev))
 			}
 		}
 	}()
 	return done
+}
+
+// progressLine is one line of progress; prev holds each DC's totals at
+// the last line.
+func (r *drillRun) progressLine(prev map[string][2]int) string {
+	acked, delivered, backlog := r.rec.perDC()
+	dcs := make([]string, 0, len(acked)+len(delivered))
+	for dc := range acked {
+		dcs = append(dcs, dc)
+	}
+	for dc := range delivered {
+		if _, ok := acked[dc]; !ok {
+			dcs = append(dcs, dc)
+		}
+	}
+	sort.Strings(dcs)
+	var b strings.Builder
+	fmt.Fprintf(&b, "drill: %5.1fs step %-28s", time.Since(r.rep.Started).Seconds(), r.current())
+	for _, dc := range dcs {
+		p := prev[dc]
+		fmt.Fprintf(&b, "  %s: acked %d/s delivered %d/s backlog %d", dc, acked[dc]-p[0], delivered[dc]-p[1], backlog[dc])
+		prev[dc] = [2]int{acked[dc], delivered[dc]}
+	}
+	return b.String()
 }
 
 // drainIdle ends the drain: no delivery for this long, more than the
@@ -323,8 +352,9 @@ func (r *drillRun) runSteps(ctx context.Context) {
 			return
 		}
 		res := StepResult{Step: st, Start: time.Now()}
+		r.step.Store(describe(st))
 		fmt.Fprintf(r.o.Out, "drill: step %s\n", describe(st))
-		detail, err := r.step(ctx, st)
+		detail, err := r.runStep(ctx, st)
 		res.End, res.Detail = time.Now(), detail
 		if err != nil {
 			res.Error = err.Error()
@@ -334,8 +364,16 @@ func (r *drillRun) runSteps(ctx context.Context) {
 	}
 }
 
-// step runs one action.
-func (r *drillRun) step(ctx context.Context, st Step) (string, error) {
+// current is the step running now.
+func (r *drillRun) current() string {
+	if s, ok := r.step.Load().(string); ok {
+		return s
+	}
+	return "-"
+}
+
+// runStep runs one action.
+func (r *drillRun) runStep(ctx context.Context, st Step) (string, error) {
 	switch st.Action {
 	case "wait":
 		select {

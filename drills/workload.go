@@ -49,6 +49,31 @@ func (r *recorder) counts() (acked, delivered int) {
 	return acked, len(r.deliveries)
 }
 
+// perDC are the acks by acking DC, the deliveries by consumer DC, and the
+// backlog of each acking DC (its acked messages not delivered yet).
+func (r *recorder) perDC() (acked, delivered, backlog map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	acked, delivered, backlog = map[string]int{}, map[string]int{}, map[string]int{}
+	by := map[string]string{}
+	for _, s := range r.sends {
+		if s.Acked && s.DC != "" && by[s.ID] == "" {
+			by[s.ID] = s.DC
+			acked[s.DC]++
+			backlog[s.DC]++
+		}
+	}
+	seen := map[string]bool{}
+	for _, d := range r.deliveries {
+		delivered[d.DC]++
+		if dc := by[d.ID]; dc != "" && !seen[d.ID] {
+			seen[d.ID] = true
+			backlog[dc]--
+		}
+	}
+	return acked, delivered, backlog
+}
+
 func (r *recorder) lastDelivery() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"log/slog"
 	"sync"
 	"time"
@@ -69,13 +70,28 @@ func NewRegistrar(addrs []string, interval time.Duration, snapshot func() *names
 	return &Registrar{c: c, interval: interval, snapshot: snapshot, log: logger}, nil
 }
 
+// changeCheck is how often the registration is compared with the last
+// one sent: a change (a topic created or grown, a permission changed) is
+// sent at once instead of at the next heartbeat, so a new topic becomes
+// routable within this long.
+const changeCheck = 100 * time.Millisecond
+
 // Run heartbeats until ctx ends, then unregisters (best effort) and closes.
+// Besides the heartbeat every interval, a registration that changed is
+// sent as soon as it is noticed.
 func (r *Registrar) Run(ctx context.Context) error {
 	defer r.c.close()
-	t := time.NewTicker(r.interval)
+	t := time.NewTicker(min(changeCheck, r.interval))
 	defer t.Stop()
+	var last *nameserverpb.BrokerRegistration
+	var sent time.Time
 	for {
-		r.RegisterOnce(ctx)
+		if cur := r.snapshot(); last == nil || !proto.Equal(cur, last) || time.Since(sent) >= r.interval {
+			if r.register(ctx, cur) > 0 {
+				last = cur
+			}
+			sent = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			r.unregister()
@@ -88,7 +104,10 @@ func (r *Registrar) Run(ctx context.Context) error {
 // RegisterOnce sends one heartbeat to every nameserver in parallel and
 // returns how many accepted it.
 func (r *Registrar) RegisterOnce(ctx context.Context) int {
-	reg := r.snapshot()
+	return r.register(ctx, r.snapshot())
+}
+
+func (r *Registrar) register(ctx context.Context, reg *nameserverpb.BrokerRegistration) int {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok := 0

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/duomq/duomq/api/nameserverpb"
+	"github.com/duomq/duomq/internal/etcdtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -160,5 +161,38 @@ func TestRegistrarAndCachedRoutesWhileNameserversDown(t *testing.T) {
 	}
 	if _, _, err := rc.Route(context.Background(), "t-other", ""); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("uncached route while nameservers are down: %v", err)
+	}
+}
+
+// A registration that changed (a new topic) is sent at once, not at the
+// next heartbeat: a new topic is routable within a fraction of a second.
+func TestRegistrarSendsChangesAtOnce(t *testing.T) {
+	s, addr, _ := serveNS(t, DefaultConfig())
+	var mu sync.Mutex
+	topics := []string{"t1"}
+	r, err := NewRegistrar([]string{addr}, time.Hour, func() *nameserverpb.BrokerRegistration {
+		mu.Lock()
+		defer mu.Unlock()
+		return reg("b0", "idc-a", topics...)
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	routed := func(topic string) bool {
+		route, err := s.GetRoute(context.Background(), &nameserverpb.GetRouteRequest{Topic: topic})
+		return err == nil && len(route.GetBrokers()) == 1
+	}
+	etcdtest.Eventually(t, 5*time.Second, func() bool { return routed("t1") }, "first registration")
+	mu.Lock()
+	topics = append(topics, "t2")
+	mu.Unlock()
+	start := time.Now()
+	etcdtest.Eventually(t, 5*time.Second, func() bool { return routed("t2") }, "the new topic routed")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a new topic took %v to reach the nameserver (heartbeat every hour)", d)
 	}
 }
