@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -19,19 +18,15 @@ import (
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/broker/commitlog"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/leakcheck"
 	"github.com/duomq/duomq/internal/rpcerr"
 	"github.com/duomq/duomq/internal/testcluster"
 )
 
-// TestMain checks for leaked goroutines; the ignored ones are etcd's peer
-// transport (see internal/etcdtest).
+// TestMain checks for leaked goroutines (internal/leakcheck says which
+// HTTP keep-alive goroutines it ignores).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*connReader).backgroundRead"),
-		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
-	)
+	leakcheck.Main(m)
 }
 
 const (

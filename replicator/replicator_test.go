@@ -10,23 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/duomq/duomq/api/brokerpb"
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/daemon"
+	"github.com/duomq/duomq/internal/leakcheck"
 	"github.com/duomq/duomq/internal/names"
 	"github.com/duomq/duomq/internal/testcluster"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*connReader).backgroundRead"),
-		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
-	)
+	leakcheck.Main(m)
 }
 
 const (

@@ -3,17 +3,11 @@ package controller_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/duomq/duomq/internal/leakcheck"
 )
 
-// TestMain checks for leaked goroutines. The ignored ones belong to etcd's
-// peer transport (see internal/etcdtest) and to the HTTP test servers'
-// keep-alive connections.
+// TestMain checks for leaked goroutines (internal/leakcheck says which
+// HTTP keep-alive goroutines it ignores).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*connReader).backgroundRead"),
-		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
-	)
+	leakcheck.Main(m)
 }

@@ -5,23 +5,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/duomq/duomq/api/brokerpb"
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/leakcheck"
 	"github.com/duomq/duomq/internal/testcluster"
 )
 
-// TestMain checks for leaked goroutines; the ignored ones are etcd's peer
-// transport (see internal/etcdtest).
+// TestMain checks for leaked goroutines (internal/leakcheck says which
+// HTTP keep-alive goroutines it ignores).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*connReader).backgroundRead"),
-		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
-	)
+	leakcheck.Main(m)
 }
 
 // TestCluster starts the topology, sends and receives through each DC's
