@@ -1,9 +1,13 @@
 package controller
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/duomq/duomq/dr/meta"
 )
@@ -17,9 +21,16 @@ func (c *Controller) leaderLoop(t *term) {
 	sub, unsub := c.cache.Subscribe()
 	defer unsub()
 	tick := min(max(c.cfg.DownAfter/4, 10*time.Millisecond), 500*time.Millisecond)
+	var checked time.Time
 	for {
 		changed := c.health.changed()
 		c.autoPass(t)
+		if now := c.clock.Now(); now.Sub(checked) >= handOverCheck {
+			checked = now
+			if c.handOver(t) {
+				return
+			}
+		}
 		select {
 		case <-t.ctx.Done():
 			return
@@ -28,6 +39,33 @@ func (c *Controller) leaderLoop(t *term) {
 		case <-c.clock.After(tick):
 		}
 	}
+}
+
+// handOverCheck is how often a leader that is not the preferred one
+// looks for it.
+const handOverCheck = 500 * time.Millisecond
+
+// handOver reports whether this leader should step down for the preferred
+// candidate: it is campaigning, and no transition is running here.
+func (c *Controller) handOver(t *term) bool {
+	pref := c.cfg.PreferredLeader
+	if pref == "" || pref == c.cfg.ID || len(t.transitions()) > 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, c.cfg.MetaTimeout)
+	defer cancel()
+	resp, err := c.cli.Get(ctx, c.electionPrefix()+"/", clientv3.WithPrefix())
+	if err != nil {
+		return false
+	}
+	for _, kv := range resp.Kvs {
+		var li LeaderInfo
+		if json.Unmarshal(kv.Value, &li) == nil && li.ID == pref {
+			c.log.Info("handing the leadership over to the preferred candidate", "preferred", pref)
+			return true
+		}
+	}
+	return false
 }
 
 // autoPass fails over DCs that are down and fails back DCs that returned,

@@ -62,6 +62,12 @@ type Config struct {
 	// would extend every lease (the dead DC's too) by a full TTL before
 	// they can expire. Empty: leadership is left where etcd puts it.
 	PreferredEtcdLeader string `mapstructure:"preferred-etcd-leader" json:"preferred-etcd-leader"`
+	// PreferredLeader is the candidate id that should lead (typically the
+	// witness's): another leader hands over, between transitions, while it
+	// campaigns. A leader in the DC that is cut off would otherwise hold
+	// on until its election session expires, delaying the failover of
+	// that very DC. Empty: whoever is elected leads.
+	PreferredLeader string `mapstructure:"preferred-leader" json:"preferred-leader"`
 }
 
 // DefaultConfig returns the defaults of `duomq controller`.

@@ -94,3 +94,23 @@ func deposedLeaderWritesNothing(t *testing.T, e *env) {
 		t.Fatalf("switchover after the new election: %v", err)
 	}
 }
+
+// TestLeadershipMovesToThePreferredCandidate: the first elected hands over
+// to the preferred candidate (the witness's, in a deployment) once it
+// campaigns, and the preferred one keeps it.
+func TestLeadershipMovesToThePreferredCandidate(t *testing.T) {
+	e := newEnv(t)
+	cfg := func(id string) controller.Config {
+		c := testConfig(id)
+		c.PreferredLeader = "c3"
+		return c
+	}
+	c1 := e.start(cfg("c1"), noHooks)
+	e.leader(c1)
+	c2 := e.start(cfg("c2"), noHooks)
+	c3 := e.start(cfg("c3"), noHooks)
+	e.leader(c3)
+	if c1.IsLeader() || c2.IsLeader() {
+		t.Fatal("two leaders")
+	}
+}
