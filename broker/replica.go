@@ -98,6 +98,7 @@ func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, Topic
 		return false, t, err
 	}
 	wasLeader := t.Epoch > 0 && t.Order.leads(b.cfg.DC)
+	before := t
 	switch {
 	case epoch > t.Epoch:
 		t.Epoch, t.Order = epoch, o
@@ -107,7 +108,14 @@ func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, Topic
 		t.Order.Replication, t.Order.Followers = o.Replication, o.Followers
 	}
 	t.Order.Followers = slices.Clone(t.Order.Followers)
+	if t.Epoch == before.Epoch && t.Order.equal(before.Order) {
+		return wasLeader, t, nil // every metadata pass repeats it: no write
+	}
 	return wasLeader, t, b.putTopicLocked(t)
+}
+
+func (o Order) equal(p Order) bool {
+	return o.Primary == p.Primary && o.Blocked == p.Blocked && o.Replication == p.Replication && slices.Equal(o.Followers, p.Followers)
 }
 
 // EnableLease makes ordered writes depend on RenewLease (see the lease
