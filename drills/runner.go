@@ -1,9 +1,7 @@
 package drills
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/duomq/duomq/client"
 	"github.com/duomq/duomq/devcluster"
+	"github.com/duomq/duomq/dr/controller"
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/clusterfile"
 )
@@ -77,16 +76,8 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	if o.Drain <= 0 {
 		o.Drain = 45 * time.Second
 	}
-	r := &drillRun{s: s, o: o, rec: &recorder{}, faults: map[string]*Window{}, rep: &Report{Version: ReportVersion, Scenario: s.Name}}
-	r.http = &http.Client{Timeout: 5 * time.Minute, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		// A candidate sends writes to the leader, maybe on another host:
-		// keep the token, which Go drops across hosts.
-		if len(via) >= 5 {
-			return errors.New("too many redirects")
-		}
-		req.Header.Set("Authorization", "Bearer "+r.f.ControllerToken)
-		return nil
-	}}
+	r := &drillRun{s: s, o: o, rec: &recorder{}, faults: map[string]*Window{}, rep: &Report{Version: ReportVersion, Scenario: s.Name},
+		http: &http.Client{Timeout: 5 * time.Minute}}
 	stop, err := r.topology(ctx)
 	if err != nil {
 		return nil, err
@@ -492,54 +483,19 @@ func filepathOrEmpty(r *drillRun) string {
 	return r.f.Dir + "/cluster.json"
 }
 
-// controller posts to the controller API and returns its summary.
+// controller posts to the controller API (the first candidate that
+// answers) and returns a summary of its report.
 func (r *drillRun) controller(ctx context.Context, path string, body any) (string, error) {
-	var bases []string
-	bases = append(bases, r.f.ControllerURLs()...)
-	if len(bases) == 0 {
-		return "", errors.New("the cluster file names no controller API")
-	}
-	b, _ := json.Marshal(body)
-	var last error
-	for _, base := range bases {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
-		if err != nil {
-			return "", err
-		}
-		req.Header.Set("Authorization", "Bearer "+r.f.ControllerToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := r.http.Do(req)
-		if err != nil {
-			last = err
-			continue // that candidate's site is down: try the next
-		}
-		out, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("controller %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(out)))
-		}
-		return summarize(out), nil
-	}
-	return "", fmt.Errorf("controller %s: no candidate answered: %w", path, last)
-}
-
-// summarize extracts the write pauses of a controller report.
-func summarize(b []byte) string {
-	var rep struct {
-		Transitions []struct {
-			Topic        string  `json:"topic"`
-			Outcome      string  `json:"outcome"`
-			PauseSeconds float64 `json:"pause_seconds"`
-		} `json:"transitions"`
-	}
-	if json.Unmarshal(b, &rep) != nil || len(rep.Transitions) == 0 {
-		return ""
+	c := controller.NewClient(r.f.ControllerURLs(), r.f.ControllerToken, nil)
+	var rep controller.APIReport
+	if err := c.Do(ctx, http.MethodPost, path, body, &rep); err != nil {
+		return "", err
 	}
 	var parts []string
 	for _, t := range rep.Transitions {
-		parts = append(parts, fmt.Sprintf("%s %s, pause %dms", t.Topic, t.Outcome, int(t.PauseSeconds*1000)))
+		parts = append(parts, fmt.Sprintf("%s %s, pause %dms", t.Topic, t.Outcome.Outcome, int(t.PauseSeconds*1000)))
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, "; "), nil
 }
 
 // dev posts to the dev API of a local topology.

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +52,7 @@ func (cf *controllerFlags) register(cmd *cobra.Command, write bool) {
 
 // client builds the API client from the flags, the environment and the
 // cluster file.
-func (cf *controllerFlags) client() (*apiClient, error) {
+func (cf *controllerFlags) client() (*controller.Client, error) {
 	bases := []string{cf.url}
 	var fileToken string
 	if cf.url == "" {
@@ -77,7 +75,7 @@ func (cf *controllerFlags) client() (*apiClient, error) {
 	if tok == "" {
 		return nil, fmt.Errorf("no controller token: use --token or set $%s", tokenEnv)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var tlsCfg *tls.Config
 	if cf.caFile != "" {
 		pem, err := os.ReadFile(cf.caFile)
 		if err != nil {
@@ -87,22 +85,9 @@ func (cf *controllerFlags) client() (*apiClient, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("--controller-ca %s holds no PEM certificate", cf.caFile)
 		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	auth := "Bearer " + tok
-	hc := &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		// A follower sends writes to the leader, which may be on another
-		// host: keep the token (Go drops it across hosts).
-		if len(via) >= 5 {
-			return errors.New("controller API: too many redirects")
-		}
-		req.Header.Set("Authorization", auth)
-		return nil
-	}}
-	for i := range bases {
-		bases[i] = strings.TrimSuffix(bases[i], "/")
-	}
-	return &apiClient{bases: bases, auth: auth, hc: hc}, nil
+	return controller.NewClient(bases, tok, tlsCfg), nil
 }
 
 // ctx bounds a request: --timeout when given, else the default of reads
@@ -115,81 +100,6 @@ func (cf *controllerFlags) ctx(cmd *cobra.Command, write bool) (context.Context,
 	return context.WithTimeout(cmd.Context(), d)
 }
 
-// apiClient calls the controller API: the first candidate that answers
-// (a candidate whose site is down is skipped).
-type apiClient struct {
-	bases []string
-	auth  string
-	hc    *http.Client
-}
-
-// apiError is an error answer of the controller API.
-type apiError struct {
-	status int
-	body   controller.APIError
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("controller: %s (HTTP %d, %s)", e.body.Error, e.status, e.body.Reason)
-}
-
-// do sends in (when not nil) as JSON to the first candidate that answers
-// and decodes a 200 answer into out.
-func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
-	var err error
-	for _, base := range c.bases {
-		var answered bool
-		if answered, err = c.doAt(ctx, base, method, path, in, out); answered || ctx.Err() != nil {
-			return err
-		}
-	}
-	return err
-}
-
-// doAt is do against one candidate; answered is false when it could not
-// be reached.
-func (c *apiClient) doAt(ctx context.Context, base, method, path string, in, out any) (answered bool, err error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return true, err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
-	if err != nil {
-		return false, fmt.Errorf("controller API %s: %w", base, err)
-	}
-	req.Header.Set("Authorization", c.auth)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("controller API: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return true, fmt.Errorf("controller API %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		ae := &apiError{status: resp.StatusCode}
-		if json.Unmarshal(b, &ae.body) != nil || ae.body.Error == "" {
-			ae.body.Error = strings.TrimSpace(string(b))
-			if ae.body.Error == "" {
-				ae.body.Error = http.StatusText(resp.StatusCode)
-			}
-		}
-		return true, ae
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return true, fmt.Errorf("controller API %s %s: answer: %w", method, path, err)
-	}
-	return true, nil
-}
-
 // write posts a request and prints the report; a refused or failed write
 // prints the transitions it ran before returning the API's error.
 func (cf *controllerFlags) write(cmd *cobra.Command, path string, req any) error {
@@ -200,11 +110,11 @@ func (cf *controllerFlags) write(cmd *cobra.Command, path string, req any) error
 	ctx, cancel := cf.ctx(cmd, true)
 	defer cancel()
 	var rep controller.APIReport
-	err = c.do(ctx, http.MethodPost, path, req, &rep)
-	var ae *apiError
+	err = c.Do(ctx, http.MethodPost, path, req, &rep)
+	var ae *controller.StatusError
 	if errors.As(err, &ae) {
-		if len(ae.body.Transitions) > 0 {
-			cf.printReport(cmd.OutOrStdout(), controller.APIReport{Transitions: ae.body.Transitions})
+		if len(ae.Body.Transitions) > 0 {
+			cf.printReport(cmd.OutOrStdout(), controller.APIReport{Transitions: ae.Body.Transitions})
 		}
 		return err
 	}
@@ -290,7 +200,7 @@ func newTrafficCommand(g *globalFlags) *cobra.Command {
 			ctx, cancel := cf.ctx(cmd, false)
 			defer cancel()
 			var tv controller.TrafficView
-			if err := c.do(ctx, http.MethodGet, "/v1/traffic", nil, &tv); err != nil {
+			if err := c.Do(ctx, http.MethodGet, "/v1/traffic", nil, &tv); err != nil {
 				return err
 			}
 			rows := [][]string{}
@@ -456,7 +366,7 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 			ctx, cancel := cf.ctx(cmd, false)
 			defer cancel()
 			var st controller.Status
-			if err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
+			if err := c.Do(ctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
 				return err
 			}
 			if g.output == "json" {

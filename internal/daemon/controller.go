@@ -3,10 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -100,17 +97,14 @@ func RunController(ctx context.Context, pc ControllerProcess, store *meta.Store,
 	if err != nil {
 		return err
 	}
-	if store == nil {
-		if len(pc.Etcd) == 0 {
-			return fmt.Errorf("controller: etcd-endpoints is empty: the controller needs the metadata service: %w", controller.ErrInvalidConfig)
-		}
-		cli, err := meta.NewClient(pc.Etcd)
-		if err != nil {
-			return fmt.Errorf("metadata service %v: %w", pc.Etcd, err)
-		}
-		defer cli.Close()
-		store = meta.New(cli, meta.Options{Logger: logger})
+	if store == nil && len(pc.Etcd) == 0 {
+		return fmt.Errorf("controller: etcd-endpoints is empty: the controller needs the metadata service: %w", controller.ErrInvalidConfig)
 	}
+	store, closeStore, err := openStore(store, pc.Etcd, "controller", logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	var tlsCfg *tls.Config
 	if pc.TLS.Enabled() {
 		cert, err := tls.LoadX509KeyPair(pc.TLS.CertFile, pc.TLS.KeyFile)
@@ -149,7 +143,7 @@ func RunController(ctx context.Context, pc ControllerProcess, store *meta.Store,
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveHTTP(gctx, hl, api) })
+	g.Go(func() error { return serve.HTTP(gctx, hl, api, 5*time.Second) })
 	g.Go(func() error { return serve.Metrics(gctx, ml, reg) })
 	g.Go(func() error { return c.Run(gctx) })
 	g.Go(func() error {
@@ -164,20 +158,4 @@ func RunController(ctx context.Context, pc ControllerProcess, store *meta.Store,
 		return nil
 	})
 	return g.Wait()
-}
-
-// serveHTTP serves h on l until ctx ends, then shuts down (requests in
-// flight get a few seconds).
-func serveHTTP(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

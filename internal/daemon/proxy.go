@@ -91,34 +91,38 @@ func RunProxy(ctx context.Context, pc ProxyProcess, pm ProxyMeta, d Deps) error 
 	return g.Wait()
 }
 
-// openMeta completes pm: a store over a new client of etcd when it has
-// none, and a loaded cache. The returned func closes what it opened.
+// openStore returns store, or a store over a new client of etcd (the
+// returned func closes that client).
+func openStore(store *meta.Store, etcd []string, component string, logger *slog.Logger) (*meta.Store, func(), error) {
+	if store != nil {
+		return store, func() {}, nil
+	}
+	if len(etcd) == 0 {
+		return nil, func() {}, fmt.Errorf("%s config: etcd-endpoints is empty: the %s needs the metadata service", component, component)
+	}
+	cli, err := meta.NewClient(etcd)
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("metadata service %v: %w", etcd, err)
+	}
+	return meta.New(cli, meta.Options{Logger: logger}), func() { cli.Close() }, nil
+}
+
+// openMeta completes pm: a store (openStore) and a loaded cache. The
+// returned func closes what it opened.
 func openMeta(ctx context.Context, pm ProxyMeta, etcd []string, component string, logger *slog.Logger) (ProxyMeta, func(), error) {
-	var closers []func()
-	closeAll := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
+	store, closeStore, err := openStore(pm.Store, etcd, component, logger)
+	if err != nil {
+		return pm, closeStore, err
 	}
-	if pm.Store == nil {
-		if len(etcd) == 0 {
-			return pm, closeAll, fmt.Errorf("%s config: etcd-endpoints is empty: the %s needs the metadata service", component, component)
-		}
-		cli, err := meta.NewClient(etcd)
-		if err != nil {
-			return pm, closeAll, fmt.Errorf("metadata service %v: %w", etcd, err)
-		}
-		closers = append(closers, func() { cli.Close() })
-		pm.Store = meta.New(cli, meta.Options{Logger: logger})
+	pm.Store = store
+	if pm.Cache != nil {
+		return pm, closeStore, nil
 	}
-	if pm.Cache == nil {
-		cache, err := meta.NewCache(ctx, pm.Store)
-		if err != nil {
-			closeAll()
-			return pm, func() {}, fmt.Errorf("metadata cache: %w", err)
-		}
-		closers = append(closers, cache.Close)
-		pm.Cache = cache
+	cache, err := meta.NewCache(ctx, pm.Store)
+	if err != nil {
+		closeStore()
+		return pm, func() {}, fmt.Errorf("metadata cache: %w", err)
 	}
-	return pm, closeAll, nil
+	pm.Cache = cache
+	return pm, func() { cache.Close(); closeStore() }, nil
 }
