@@ -245,8 +245,8 @@ const ControllerTokenFile = "controller.token"
 // ports picked at start, reported in the ready file. A DC whose liveness
 // records are gone is down after a further 50 ms: the records disappear
 // only once the quorum expired their leases, which already took lease-ttl
-// of silence. The etcd leadership and the controller leadership are kept
-// on the witness, so losing a DC costs no election of either.
+// of silence. The etcd leadership is kept on the witness, so losing a DC
+// costs no etcd election.
 func controllerProcess(site, host, tokenFile string, etcd []string) *daemon.ControllerProcess {
 	cp := daemon.DefaultControllerProcess()
 	cp.Listen, cp.MetricsListen = host+":0", host+":0"
@@ -254,7 +254,6 @@ func controllerProcess(site, host, tokenFile string, etcd []string) *daemon.Cont
 	cp.Controller.ID = site + "-controller"
 	cp.Controller.DownAfter = 50 * time.Millisecond
 	cp.Controller.PreferredEtcdLeader = SiteWitness
-	cp.Controller.PreferredLeader = SiteWitness + "-controller"
 	return &cp
 }
 
