@@ -1183,8 +1183,14 @@ func (x *OffsetForTimeResponse) GetOffset() int64 {
 }
 
 type LookupByIDRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Only records of this topic and its mirrors (empty: any topic; a trace
+	// then covers every user topic).
+	Topic string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Trace: return every record of the message here instead of the newest
+	// one (see LookupResponse.traces).
+	Trace         bool `protobuf:"varint,3,opt,name=trace,proto3" json:"trace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1226,11 +1232,29 @@ func (x *LookupByIDRequest) GetId() string {
 	return ""
 }
 
+func (x *LookupByIDRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *LookupByIDRequest) GetTrace() bool {
+	if x != nil {
+		return x.Trace
+	}
+	return false
+}
+
 type LookupByKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	MaxResults    int32                  `protobuf:"varint,3,opt,name=max_results,json=maxResults,proto3" json:"max_results,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Key   string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// 0: 64 (32 with trace); at most 1024 (128 with trace).
+	MaxResults int32 `protobuf:"varint,3,opt,name=max_results,json=maxResults,proto3" json:"max_results,omitempty"`
+	// Trace: also search the topic's mirrors and the delayed messages, and
+	// add the records' retry and dead-letter copies and traces.
+	Trace         bool `protobuf:"varint,4,opt,name=trace,proto3" json:"trace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1286,9 +1310,23 @@ func (x *LookupByKeyRequest) GetMaxResults() int32 {
 	return 0
 }
 
+func (x *LookupByKeyRequest) GetTrace() bool {
+	if x != nil {
+		return x.Trace
+	}
+	return false
+}
+
 type LookupResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Messages      []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// With trace: the records of the message in its topic or a mirror of
+	// it, a delayed message's record in %SCHEDULE% while it is not due (its
+	// property __REAL_TOPIC names the topic), and the retry and dead-letter
+	// copies (%RETRY%<group>, %DLQ%<group>; id "<id>:<n>", property
+	// __ORIGIN_ID) with those still waiting out their backoff in %SCHEDULE%.
+	Messages []*Message `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// With trace: one per message, in the same order.
+	Traces        []*RecordTrace `protobuf:"bytes,2,rep,name=traces,proto3" json:"traces,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1330,6 +1368,198 @@ func (x *LookupResponse) GetMessages() []*Message {
 	return nil
 }
 
+func (x *LookupResponse) GetTraces() []*RecordTrace {
+	if x != nil {
+		return x.Traces
+	}
+	return nil
+}
+
+// RecordTrace is what consumers did with one stored record on this broker.
+type RecordTrace struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When this broker stored the record as a copy from another DC
+	// (flags & 2, replicated); 0 otherwise.
+	ReplicatedAtUnixNano int64 `protobuf:"varint,1,opt,name=replicated_at_unix_nano,json=replicatedAtUnixNano,proto3" json:"replicated_at_unix_nano,omitempty"`
+	// The groups with a committed offset or pop state on the record's queue
+	// (a retry or dead-letter copy: its group only), by name.
+	Groups        []*GroupProgress `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordTrace) Reset() {
+	*x = RecordTrace{}
+	mi := &file_brokerpb_broker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordTrace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordTrace) ProtoMessage() {}
+
+func (x *RecordTrace) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordTrace.ProtoReflect.Descriptor instead.
+func (*RecordTrace) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RecordTrace) GetReplicatedAtUnixNano() int64 {
+	if x != nil {
+		return x.ReplicatedAtUnixNano
+	}
+	return 0
+}
+
+func (x *RecordTrace) GetGroups() []*GroupProgress {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// GroupProgress is one consumer group's position on a record's queue.
+type GroupProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// The group's committed offset of the queue; -1: none.
+	CommittedOffset int64 `protobuf:"varint,2,opt,name=committed_offset,json=committedOffset,proto3" json:"committed_offset,omitempty"`
+	// The committed offset is past the record: consumed (or skipped by an
+	// offset reset). For a dead letter: re-driven.
+	Consumed bool `protobuf:"varint,3,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	// When the committed offset moved past the record: after
+	// consumed_after and by consumed_by (0 when the broker does not
+	// remember: it keeps recent moves since it started, coarser with age).
+	ConsumedAfterUnixNano int64 `protobuf:"varint,4,opt,name=consumed_after_unix_nano,json=consumedAfterUnixNano,proto3" json:"consumed_after_unix_nano,omitempty"`
+	ConsumedByUnixNano    int64 `protobuf:"varint,5,opt,name=consumed_by_unix_nano,json=consumedByUnixNano,proto3" json:"consumed_by_unix_nano,omitempty"`
+	// The move came from another DC's offsets (the replicator's offset
+	// sync), not from consumers of this broker.
+	Synced bool `protobuf:"varint,6,opt,name=synced,proto3" json:"synced,omitempty"`
+	// Popped and not settled: its delivery count and deadline.
+	InFlight               bool  `protobuf:"varint,7,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Attempt                int32 `protobuf:"varint,8,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	InvisibleUntilUnixNano int64 `protobuf:"varint,9,opt,name=invisible_until_unix_nano,json=invisibleUntilUnixNano,proto3" json:"invisible_until_unix_nano,omitempty"`
+	// Popped and settled (acked, or copied to the retry or dead-letter
+	// topic) while an earlier record holds the committed offset back.
+	Settled       bool `protobuf:"varint,10,opt,name=settled,proto3" json:"settled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupProgress) Reset() {
+	*x = GroupProgress{}
+	mi := &file_brokerpb_broker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupProgress) ProtoMessage() {}
+
+func (x *GroupProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupProgress.ProtoReflect.Descriptor instead.
+func (*GroupProgress) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GroupProgress) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupProgress) GetCommittedOffset() int64 {
+	if x != nil {
+		return x.CommittedOffset
+	}
+	return 0
+}
+
+func (x *GroupProgress) GetConsumed() bool {
+	if x != nil {
+		return x.Consumed
+	}
+	return false
+}
+
+func (x *GroupProgress) GetConsumedAfterUnixNano() int64 {
+	if x != nil {
+		return x.ConsumedAfterUnixNano
+	}
+	return 0
+}
+
+func (x *GroupProgress) GetConsumedByUnixNano() int64 {
+	if x != nil {
+		return x.ConsumedByUnixNano
+	}
+	return 0
+}
+
+func (x *GroupProgress) GetSynced() bool {
+	if x != nil {
+		return x.Synced
+	}
+	return false
+}
+
+func (x *GroupProgress) GetInFlight() bool {
+	if x != nil {
+		return x.InFlight
+	}
+	return false
+}
+
+func (x *GroupProgress) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *GroupProgress) GetInvisibleUntilUnixNano() int64 {
+	if x != nil {
+		return x.InvisibleUntilUnixNano
+	}
+	return 0
+}
+
+func (x *GroupProgress) GetSettled() bool {
+	if x != nil {
+		return x.Settled
+	}
+	return false
+}
+
 type TopicConfig struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1343,7 +1573,7 @@ type TopicConfig struct {
 
 func (x *TopicConfig) Reset() {
 	*x = TopicConfig{}
-	mi := &file_brokerpb_broker_proto_msgTypes[18]
+	mi := &file_brokerpb_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1585,7 @@ func (x *TopicConfig) String() string {
 func (*TopicConfig) ProtoMessage() {}
 
 func (x *TopicConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[18]
+	mi := &file_brokerpb_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1598,7 @@ func (x *TopicConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicConfig.ProtoReflect.Descriptor instead.
 func (*TopicConfig) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{18}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TopicConfig) GetName() string {
@@ -1408,7 +1638,7 @@ type CreateTopicRequest struct {
 
 func (x *CreateTopicRequest) Reset() {
 	*x = CreateTopicRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[19]
+	mi := &file_brokerpb_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1650,7 @@ func (x *CreateTopicRequest) String() string {
 func (*CreateTopicRequest) ProtoMessage() {}
 
 func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[19]
+	mi := &file_brokerpb_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1663,7 @@ func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopicRequest.ProtoReflect.Descriptor instead.
 func (*CreateTopicRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{19}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateTopicRequest) GetTopic() *TopicConfig {
@@ -1452,7 +1682,7 @@ type UpdateTopicRequest struct {
 
 func (x *UpdateTopicRequest) Reset() {
 	*x = UpdateTopicRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[20]
+	mi := &file_brokerpb_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1694,7 @@ func (x *UpdateTopicRequest) String() string {
 func (*UpdateTopicRequest) ProtoMessage() {}
 
 func (x *UpdateTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[20]
+	mi := &file_brokerpb_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1707,7 @@ func (x *UpdateTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTopicRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTopicRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{20}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateTopicRequest) GetTopic() *TopicConfig {
@@ -1496,7 +1726,7 @@ type TopicResponse struct {
 
 func (x *TopicResponse) Reset() {
 	*x = TopicResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[21]
+	mi := &file_brokerpb_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1738,7 @@ func (x *TopicResponse) String() string {
 func (*TopicResponse) ProtoMessage() {}
 
 func (x *TopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[21]
+	mi := &file_brokerpb_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1751,7 @@ func (x *TopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicResponse.ProtoReflect.Descriptor instead.
 func (*TopicResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{21}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TopicResponse) GetTopic() *TopicConfig {
@@ -1540,7 +1770,7 @@ type DeleteTopicRequest struct {
 
 func (x *DeleteTopicRequest) Reset() {
 	*x = DeleteTopicRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[22]
+	mi := &file_brokerpb_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1782,7 @@ func (x *DeleteTopicRequest) String() string {
 func (*DeleteTopicRequest) ProtoMessage() {}
 
 func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[22]
+	mi := &file_brokerpb_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1795,7 @@ func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTopicRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{22}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteTopicRequest) GetName() string {
@@ -1583,7 +1813,7 @@ type DeleteTopicResponse struct {
 
 func (x *DeleteTopicResponse) Reset() {
 	*x = DeleteTopicResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[23]
+	mi := &file_brokerpb_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1825,7 @@ func (x *DeleteTopicResponse) String() string {
 func (*DeleteTopicResponse) ProtoMessage() {}
 
 func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[23]
+	mi := &file_brokerpb_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1838,7 @@ func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{23}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{25}
 }
 
 type ListTopicsRequest struct {
@@ -1619,7 +1849,7 @@ type ListTopicsRequest struct {
 
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[24]
+	mi := &file_brokerpb_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1861,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[24]
+	mi := &file_brokerpb_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1874,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{24}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{26}
 }
 
 type ListTopicsResponse struct {
@@ -1656,7 +1886,7 @@ type ListTopicsResponse struct {
 
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[25]
+	mi := &file_brokerpb_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1898,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[25]
+	mi := &file_brokerpb_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1911,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{25}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*TopicConfig {
@@ -1702,7 +1932,7 @@ type SetPermissionRequest struct {
 
 func (x *SetPermissionRequest) Reset() {
 	*x = SetPermissionRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[26]
+	mi := &file_brokerpb_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1944,7 @@ func (x *SetPermissionRequest) String() string {
 func (*SetPermissionRequest) ProtoMessage() {}
 
 func (x *SetPermissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[26]
+	mi := &file_brokerpb_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1957,7 @@ func (x *SetPermissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPermissionRequest.ProtoReflect.Descriptor instead.
 func (*SetPermissionRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{26}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetPermissionRequest) GetTopic() string {
@@ -1752,7 +1982,7 @@ type SetPermissionResponse struct {
 
 func (x *SetPermissionResponse) Reset() {
 	*x = SetPermissionResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[27]
+	mi := &file_brokerpb_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +1994,7 @@ func (x *SetPermissionResponse) String() string {
 func (*SetPermissionResponse) ProtoMessage() {}
 
 func (x *SetPermissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[27]
+	mi := &file_brokerpb_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +2007,7 @@ func (x *SetPermissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPermissionResponse.ProtoReflect.Descriptor instead.
 func (*SetPermissionResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{27}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{29}
 }
 
 type GetBrokerInfoRequest struct {
@@ -1788,7 +2018,7 @@ type GetBrokerInfoRequest struct {
 
 func (x *GetBrokerInfoRequest) Reset() {
 	*x = GetBrokerInfoRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[28]
+	mi := &file_brokerpb_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +2030,7 @@ func (x *GetBrokerInfoRequest) String() string {
 func (*GetBrokerInfoRequest) ProtoMessage() {}
 
 func (x *GetBrokerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[28]
+	mi := &file_brokerpb_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +2043,7 @@ func (x *GetBrokerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBrokerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetBrokerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{28}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{30}
 }
 
 type BrokerInfo struct {
@@ -1831,7 +2061,7 @@ type BrokerInfo struct {
 
 func (x *BrokerInfo) Reset() {
 	*x = BrokerInfo{}
-	mi := &file_brokerpb_broker_proto_msgTypes[29]
+	mi := &file_brokerpb_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +2073,7 @@ func (x *BrokerInfo) String() string {
 func (*BrokerInfo) ProtoMessage() {}
 
 func (x *BrokerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[29]
+	mi := &file_brokerpb_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +2086,7 @@ func (x *BrokerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BrokerInfo.ProtoReflect.Descriptor instead.
 func (*BrokerInfo) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{29}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BrokerInfo) GetName() string {
@@ -1927,14 +2157,16 @@ type PopRequest struct {
 	InitialTimeUnixNano int64           `protobuf:"varint,10,opt,name=initial_time_unix_nano,json=initialTimeUnixNano,proto3" json:"initial_time_unix_nano,omitempty"`
 	// Deliveries before a message goes to %DLQ%<group> (0: 17, i.e. the
 	// default 16 retries).
-	MaxAttempts   int32 `protobuf:"varint,11,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	MaxAttempts int32 `protobuf:"varint,11,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// Names this pop for ReleasePop (empty: not releasable).
+	PopId         string `protobuf:"bytes,12,opt,name=pop_id,json=popId,proto3" json:"pop_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PopRequest) Reset() {
 	*x = PopRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[30]
+	mi := &file_brokerpb_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2178,7 @@ func (x *PopRequest) String() string {
 func (*PopRequest) ProtoMessage() {}
 
 func (x *PopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[30]
+	mi := &file_brokerpb_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2191,7 @@ func (x *PopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PopRequest.ProtoReflect.Descriptor instead.
 func (*PopRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{30}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PopRequest) GetGroup() string {
@@ -2039,6 +2271,13 @@ func (x *PopRequest) GetMaxAttempts() int32 {
 	return 0
 }
 
+func (x *PopRequest) GetPopId() string {
+	if x != nil {
+		return x.PopId
+	}
+	return ""
+}
+
 type PoppedMessage struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Message *Message               `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
@@ -2053,7 +2292,7 @@ type PoppedMessage struct {
 
 func (x *PoppedMessage) Reset() {
 	*x = PoppedMessage{}
-	mi := &file_brokerpb_broker_proto_msgTypes[31]
+	mi := &file_brokerpb_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2304,7 @@ func (x *PoppedMessage) String() string {
 func (*PoppedMessage) ProtoMessage() {}
 
 func (x *PoppedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[31]
+	mi := &file_brokerpb_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2317,7 @@ func (x *PoppedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoppedMessage.ProtoReflect.Descriptor instead.
 func (*PoppedMessage) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{31}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PoppedMessage) GetMessage() *Message {
@@ -2118,7 +2357,7 @@ type PopResponse struct {
 
 func (x *PopResponse) Reset() {
 	*x = PopResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[32]
+	mi := &file_brokerpb_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2369,7 @@ func (x *PopResponse) String() string {
 func (*PopResponse) ProtoMessage() {}
 
 func (x *PopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[32]
+	mi := &file_brokerpb_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2382,7 @@ func (x *PopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PopResponse.ProtoReflect.Descriptor instead.
 func (*PopResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{32}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PopResponse) GetMessages() []*PoppedMessage {
@@ -2164,7 +2403,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[33]
+	mi := &file_brokerpb_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2415,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[33]
+	mi := &file_brokerpb_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2428,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{33}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AckRequest) GetGroup() string {
@@ -2221,7 +2460,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[34]
+	mi := &file_brokerpb_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +2472,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[34]
+	mi := &file_brokerpb_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +2485,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{34}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{36}
 }
 
 type ChangeInvisibleDurationRequest struct {
@@ -2261,7 +2500,7 @@ type ChangeInvisibleDurationRequest struct {
 
 func (x *ChangeInvisibleDurationRequest) Reset() {
 	*x = ChangeInvisibleDurationRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[35]
+	mi := &file_brokerpb_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2512,7 @@ func (x *ChangeInvisibleDurationRequest) String() string {
 func (*ChangeInvisibleDurationRequest) ProtoMessage() {}
 
 func (x *ChangeInvisibleDurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[35]
+	mi := &file_brokerpb_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2525,7 @@ func (x *ChangeInvisibleDurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeInvisibleDurationRequest.ProtoReflect.Descriptor instead.
 func (*ChangeInvisibleDurationRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{35}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ChangeInvisibleDurationRequest) GetGroup() string {
@@ -2326,7 +2565,7 @@ type ChangeInvisibleDurationResponse struct {
 
 func (x *ChangeInvisibleDurationResponse) Reset() {
 	*x = ChangeInvisibleDurationResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[36]
+	mi := &file_brokerpb_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2577,7 @@ func (x *ChangeInvisibleDurationResponse) String() string {
 func (*ChangeInvisibleDurationResponse) ProtoMessage() {}
 
 func (x *ChangeInvisibleDurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[36]
+	mi := &file_brokerpb_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2590,7 @@ func (x *ChangeInvisibleDurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeInvisibleDurationResponse.ProtoReflect.Descriptor instead.
 func (*ChangeInvisibleDurationResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{36}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ChangeInvisibleDurationResponse) GetReceiptHandle() string {
@@ -2359,6 +2598,95 @@ func (x *ChangeInvisibleDurationResponse) GetReceiptHandle() string {
 		return x.ReceiptHandle
 	}
 	return ""
+}
+
+type ReleasePopRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PopId         string                 `protobuf:"bytes,1,opt,name=pop_id,json=popId,proto3" json:"pop_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleasePopRequest) Reset() {
+	*x = ReleasePopRequest{}
+	mi := &file_brokerpb_broker_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleasePopRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleasePopRequest) ProtoMessage() {}
+
+func (x *ReleasePopRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleasePopRequest.ProtoReflect.Descriptor instead.
+func (*ReleasePopRequest) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ReleasePopRequest) GetPopId() string {
+	if x != nil {
+		return x.PopId
+	}
+	return ""
+}
+
+type ReleasePopResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Messages made visible again (those already settled are not counted).
+	Released      int32 `protobuf:"varint,1,opt,name=released,proto3" json:"released,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleasePopResponse) Reset() {
+	*x = ReleasePopResponse{}
+	mi := &file_brokerpb_broker_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleasePopResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleasePopResponse) ProtoMessage() {}
+
+func (x *ReleasePopResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_brokerpb_broker_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleasePopResponse.ProtoReflect.Descriptor instead.
+func (*ReleasePopResponse) Descriptor() ([]byte, []int) {
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ReleasePopResponse) GetReleased() int32 {
+	if x != nil {
+		return x.Released
+	}
+	return 0
 }
 
 type ReplicaFetchRequest struct {
@@ -2380,7 +2708,7 @@ type ReplicaFetchRequest struct {
 
 func (x *ReplicaFetchRequest) Reset() {
 	*x = ReplicaFetchRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[37]
+	mi := &file_brokerpb_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2720,7 @@ func (x *ReplicaFetchRequest) String() string {
 func (*ReplicaFetchRequest) ProtoMessage() {}
 
 func (x *ReplicaFetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[37]
+	mi := &file_brokerpb_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2733,7 @@ func (x *ReplicaFetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaFetchRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaFetchRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{37}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReplicaFetchRequest) GetTopic() string {
@@ -2485,7 +2813,7 @@ type ReplicaFetchResponse struct {
 
 func (x *ReplicaFetchResponse) Reset() {
 	*x = ReplicaFetchResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[38]
+	mi := &file_brokerpb_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +2825,7 @@ func (x *ReplicaFetchResponse) String() string {
 func (*ReplicaFetchResponse) ProtoMessage() {}
 
 func (x *ReplicaFetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[38]
+	mi := &file_brokerpb_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +2838,7 @@ func (x *ReplicaFetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaFetchResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaFetchResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{38}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReplicaFetchResponse) GetMessages() []*Message {
@@ -2576,7 +2904,7 @@ type ReplicaAppendRequest struct {
 
 func (x *ReplicaAppendRequest) Reset() {
 	*x = ReplicaAppendRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[39]
+	mi := &file_brokerpb_broker_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +2916,7 @@ func (x *ReplicaAppendRequest) String() string {
 func (*ReplicaAppendRequest) ProtoMessage() {}
 
 func (x *ReplicaAppendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[39]
+	mi := &file_brokerpb_broker_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,7 +2929,7 @@ func (x *ReplicaAppendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaAppendRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaAppendRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{39}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReplicaAppendRequest) GetTopic() string {
@@ -2641,7 +2969,7 @@ type ReplicaAppendResponse struct {
 
 func (x *ReplicaAppendResponse) Reset() {
 	*x = ReplicaAppendResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[40]
+	mi := &file_brokerpb_broker_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2981,7 @@ func (x *ReplicaAppendResponse) String() string {
 func (*ReplicaAppendResponse) ProtoMessage() {}
 
 func (x *ReplicaAppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[40]
+	mi := &file_brokerpb_broker_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2994,7 @@ func (x *ReplicaAppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaAppendResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaAppendResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{40}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReplicaAppendResponse) GetNextOffset() int64 {
@@ -2692,7 +3020,7 @@ type ReplicaTruncateRequest struct {
 
 func (x *ReplicaTruncateRequest) Reset() {
 	*x = ReplicaTruncateRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[41]
+	mi := &file_brokerpb_broker_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2704,7 +3032,7 @@ func (x *ReplicaTruncateRequest) String() string {
 func (*ReplicaTruncateRequest) ProtoMessage() {}
 
 func (x *ReplicaTruncateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[41]
+	mi := &file_brokerpb_broker_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2717,7 +3045,7 @@ func (x *ReplicaTruncateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaTruncateRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaTruncateRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{41}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReplicaTruncateRequest) GetTopic() string {
@@ -2766,7 +3094,7 @@ type ReplicaTruncateResponse struct {
 
 func (x *ReplicaTruncateResponse) Reset() {
 	*x = ReplicaTruncateResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[42]
+	mi := &file_brokerpb_broker_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2778,7 +3106,7 @@ func (x *ReplicaTruncateResponse) String() string {
 func (*ReplicaTruncateResponse) ProtoMessage() {}
 
 func (x *ReplicaTruncateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[42]
+	mi := &file_brokerpb_broker_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2791,7 +3119,7 @@ func (x *ReplicaTruncateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaTruncateResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaTruncateResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{42}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ReplicaTruncateResponse) GetRemoved() int64 {
@@ -2817,7 +3145,7 @@ type ReplicaStateRequest struct {
 
 func (x *ReplicaStateRequest) Reset() {
 	*x = ReplicaStateRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[43]
+	mi := &file_brokerpb_broker_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2829,7 +3157,7 @@ func (x *ReplicaStateRequest) String() string {
 func (*ReplicaStateRequest) ProtoMessage() {}
 
 func (x *ReplicaStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[43]
+	mi := &file_brokerpb_broker_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2842,7 +3170,7 @@ func (x *ReplicaStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStateRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaStateRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{43}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReplicaStateRequest) GetTopic() string {
@@ -2866,7 +3194,7 @@ type QueueReplicaState struct {
 
 func (x *QueueReplicaState) Reset() {
 	*x = QueueReplicaState{}
-	mi := &file_brokerpb_broker_proto_msgTypes[44]
+	mi := &file_brokerpb_broker_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2878,7 +3206,7 @@ func (x *QueueReplicaState) String() string {
 func (*QueueReplicaState) ProtoMessage() {}
 
 func (x *QueueReplicaState) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[44]
+	mi := &file_brokerpb_broker_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2891,7 +3219,7 @@ func (x *QueueReplicaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueReplicaState.ProtoReflect.Descriptor instead.
 func (*QueueReplicaState) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{44}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *QueueReplicaState) GetQueueId() uint32 {
@@ -2930,19 +3258,22 @@ func (x *QueueReplicaState) GetFollowerOffsets() map[string]int64 {
 }
 
 type ReplicaStateResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Primary       string                 `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
-	Blocked       bool                   `protobuf:"varint,3,opt,name=blocked,proto3" json:"blocked,omitempty"`
-	Leader        bool                   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
-	Queues        []*QueueReplicaState   `protobuf:"bytes,5,rep,name=queues,proto3" json:"queues,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Epoch   uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Primary string                 `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	Blocked bool                   `protobuf:"varint,3,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	Leader  bool                   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	Queues  []*QueueReplicaState   `protobuf:"bytes,5,rep,name=queues,proto3" json:"queues,omitempty"`
+	// Follower DCs of a sync topic out of its in-sync set on this broker
+	// (the primary's; empty elsewhere).
+	OutOfSync     []string `protobuf:"bytes,6,rep,name=out_of_sync,json=outOfSync,proto3" json:"out_of_sync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaStateResponse) Reset() {
 	*x = ReplicaStateResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[45]
+	mi := &file_brokerpb_broker_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3285,7 @@ func (x *ReplicaStateResponse) String() string {
 func (*ReplicaStateResponse) ProtoMessage() {}
 
 func (x *ReplicaStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[45]
+	mi := &file_brokerpb_broker_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3298,7 @@ func (x *ReplicaStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStateResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaStateResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{45}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ReplicaStateResponse) GetEpoch() uint64 {
@@ -3005,6 +3336,13 @@ func (x *ReplicaStateResponse) GetQueues() []*QueueReplicaState {
 	return nil
 }
 
+func (x *ReplicaStateResponse) GetOutOfSync() []string {
+	if x != nil {
+		return x.OutOfSync
+	}
+	return nil
+}
+
 type FenceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
@@ -3015,7 +3353,7 @@ type FenceRequest struct {
 
 func (x *FenceRequest) Reset() {
 	*x = FenceRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[46]
+	mi := &file_brokerpb_broker_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3365,7 @@ func (x *FenceRequest) String() string {
 func (*FenceRequest) ProtoMessage() {}
 
 func (x *FenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[46]
+	mi := &file_brokerpb_broker_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3378,7 @@ func (x *FenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceRequest.ProtoReflect.Descriptor instead.
 func (*FenceRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{46}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FenceRequest) GetTopic() string {
@@ -3066,7 +3404,7 @@ type FenceResponse struct {
 
 func (x *FenceResponse) Reset() {
 	*x = FenceResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[47]
+	mi := &file_brokerpb_broker_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3078,7 +3416,7 @@ func (x *FenceResponse) String() string {
 func (*FenceResponse) ProtoMessage() {}
 
 func (x *FenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[47]
+	mi := &file_brokerpb_broker_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3091,7 +3429,7 @@ func (x *FenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceResponse.ProtoReflect.Descriptor instead.
 func (*FenceResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{47}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FenceResponse) GetQueues() []*QueueReplicaState {
@@ -3113,7 +3451,7 @@ type ConsumerOffset struct {
 
 func (x *ConsumerOffset) Reset() {
 	*x = ConsumerOffset{}
-	mi := &file_brokerpb_broker_proto_msgTypes[48]
+	mi := &file_brokerpb_broker_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3463,7 @@ func (x *ConsumerOffset) String() string {
 func (*ConsumerOffset) ProtoMessage() {}
 
 func (x *ConsumerOffset) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[48]
+	mi := &file_brokerpb_broker_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3476,7 @@ func (x *ConsumerOffset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumerOffset.ProtoReflect.Descriptor instead.
 func (*ConsumerOffset) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{48}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ConsumerOffset) GetGroup() string {
@@ -3179,7 +3517,7 @@ type ListConsumerOffsetsRequest struct {
 
 func (x *ListConsumerOffsetsRequest) Reset() {
 	*x = ListConsumerOffsetsRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[49]
+	mi := &file_brokerpb_broker_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3529,7 @@ func (x *ListConsumerOffsetsRequest) String() string {
 func (*ListConsumerOffsetsRequest) ProtoMessage() {}
 
 func (x *ListConsumerOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[49]
+	mi := &file_brokerpb_broker_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3542,7 @@ func (x *ListConsumerOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsumerOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*ListConsumerOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{49}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListConsumerOffsetsRequest) GetTopic() string {
@@ -3223,7 +3561,7 @@ type ListConsumerOffsetsResponse struct {
 
 func (x *ListConsumerOffsetsResponse) Reset() {
 	*x = ListConsumerOffsetsResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[50]
+	mi := &file_brokerpb_broker_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3235,7 +3573,7 @@ func (x *ListConsumerOffsetsResponse) String() string {
 func (*ListConsumerOffsetsResponse) ProtoMessage() {}
 
 func (x *ListConsumerOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[50]
+	mi := &file_brokerpb_broker_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3248,7 +3586,7 @@ func (x *ListConsumerOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsumerOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*ListConsumerOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{50}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListConsumerOffsetsResponse) GetOffsets() []*ConsumerOffset {
@@ -3267,7 +3605,7 @@ type SyncConsumerOffsetsRequest struct {
 
 func (x *SyncConsumerOffsetsRequest) Reset() {
 	*x = SyncConsumerOffsetsRequest{}
-	mi := &file_brokerpb_broker_proto_msgTypes[51]
+	mi := &file_brokerpb_broker_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3279,7 +3617,7 @@ func (x *SyncConsumerOffsetsRequest) String() string {
 func (*SyncConsumerOffsetsRequest) ProtoMessage() {}
 
 func (x *SyncConsumerOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[51]
+	mi := &file_brokerpb_broker_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3292,7 +3630,7 @@ func (x *SyncConsumerOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncConsumerOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*SyncConsumerOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{51}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SyncConsumerOffsetsRequest) GetOffsets() []*ConsumerOffset {
@@ -3312,7 +3650,7 @@ type SyncConsumerOffsetsResponse struct {
 
 func (x *SyncConsumerOffsetsResponse) Reset() {
 	*x = SyncConsumerOffsetsResponse{}
-	mi := &file_brokerpb_broker_proto_msgTypes[52]
+	mi := &file_brokerpb_broker_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3324,7 +3662,7 @@ func (x *SyncConsumerOffsetsResponse) String() string {
 func (*SyncConsumerOffsetsResponse) ProtoMessage() {}
 
 func (x *SyncConsumerOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_brokerpb_broker_proto_msgTypes[52]
+	mi := &file_brokerpb_broker_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3337,7 +3675,7 @@ func (x *SyncConsumerOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncConsumerOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*SyncConsumerOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_brokerpb_broker_proto_rawDescGZIP(), []int{52}
+	return file_brokerpb_broker_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SyncConsumerOffsetsResponse) GetApplied() int32 {
@@ -3448,16 +3786,35 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\bqueue_id\x18\x02 \x01(\rR\aqueueId\x12$\n" +
 	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\"/\n" +
 	"\x15OffsetForTimeResponse\x12\x16\n" +
-	"\x06offset\x18\x01 \x01(\x03R\x06offset\"#\n" +
+	"\x06offset\x18\x01 \x01(\x03R\x06offset\"O\n" +
 	"\x11LookupByIDRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"]\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x14\n" +
+	"\x05trace\x18\x03 \x01(\bR\x05trace\"s\n" +
 	"\x12LookupByKeyRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1f\n" +
 	"\vmax_results\x18\x03 \x01(\x05R\n" +
-	"maxResults\"F\n" +
+	"maxResults\x12\x14\n" +
+	"\x05trace\x18\x04 \x01(\bR\x05trace\"|\n" +
 	"\x0eLookupResponse\x124\n" +
-	"\bmessages\x18\x01 \x03(\v2\x18.duomq.broker.v1.MessageR\bmessages\"\xa2\x01\n" +
+	"\bmessages\x18\x01 \x03(\v2\x18.duomq.broker.v1.MessageR\bmessages\x124\n" +
+	"\x06traces\x18\x02 \x03(\v2\x1c.duomq.broker.v1.RecordTraceR\x06traces\"|\n" +
+	"\vRecordTrace\x125\n" +
+	"\x17replicated_at_unix_nano\x18\x01 \x01(\x03R\x14replicatedAtUnixNano\x126\n" +
+	"\x06groups\x18\x02 \x03(\v2\x1e.duomq.broker.v1.GroupProgressR\x06groups\"\xfc\x02\n" +
+	"\rGroupProgress\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12)\n" +
+	"\x10committed_offset\x18\x02 \x01(\x03R\x0fcommittedOffset\x12\x1a\n" +
+	"\bconsumed\x18\x03 \x01(\bR\bconsumed\x127\n" +
+	"\x18consumed_after_unix_nano\x18\x04 \x01(\x03R\x15consumedAfterUnixNano\x121\n" +
+	"\x15consumed_by_unix_nano\x18\x05 \x01(\x03R\x12consumedByUnixNano\x12\x16\n" +
+	"\x06synced\x18\x06 \x01(\bR\x06synced\x12\x1b\n" +
+	"\tin_flight\x18\a \x01(\bR\binFlight\x12\x18\n" +
+	"\aattempt\x18\b \x01(\x05R\aattempt\x129\n" +
+	"\x19invisible_until_unix_nano\x18\t \x01(\x03R\x16invisibleUntilUnixNano\x12\x18\n" +
+	"\asettled\x18\n" +
+	" \x01(\bR\asettled\"\xa2\x01\n" +
 	"\vTopicConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06queues\x18\x02 \x01(\rR\x06queues\x12;\n" +
@@ -3495,7 +3852,7 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x11commitlog_max_pos\x18\x05 \x01(\x03R\x0fcommitlogMaxPos\x12\x1d\n" +
 	"\n" +
 	"flush_mode\x18\x06 \x01(\tR\tflushMode\x12*\n" +
-	"\x11max_message_bytes\x18\a \x01(\x03R\x0fmaxMessageBytes\"\x95\x03\n" +
+	"\x11max_message_bytes\x18\a \x01(\x03R\x0fmaxMessageBytes\"\xac\x03\n" +
 	"\n" +
 	"PopRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
@@ -3510,7 +3867,8 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x10initial_position\x18\t \x01(\x0e2 .duomq.broker.v1.InitialPositionR\x0finitialPosition\x123\n" +
 	"\x16initial_time_unix_nano\x18\n" +
 	" \x01(\x03R\x13initialTimeUnixNano\x12!\n" +
-	"\fmax_attempts\x18\v \x01(\x05R\vmaxAttempts\"\xbf\x01\n" +
+	"\fmax_attempts\x18\v \x01(\x05R\vmaxAttempts\x12\x15\n" +
+	"\x06pop_id\x18\f \x01(\tR\x05popId\"\xbf\x01\n" +
 	"\rPoppedMessage\x122\n" +
 	"\amessage\x18\x01 \x01(\v2\x18.duomq.broker.v1.MessageR\amessage\x12%\n" +
 	"\x0ereceipt_handle\x18\x02 \x01(\tR\rreceiptHandle\x12\x18\n" +
@@ -3530,7 +3888,11 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x0ereceipt_handle\x18\x03 \x01(\tR\rreceiptHandle\x12)\n" +
 	"\x10invisible_millis\x18\x04 \x01(\x03R\x0finvisibleMillis\"H\n" +
 	"\x1fChangeInvisibleDurationResponse\x12%\n" +
-	"\x0ereceipt_handle\x18\x01 \x01(\tR\rreceiptHandle\"\xff\x01\n" +
+	"\x0ereceipt_handle\x18\x01 \x01(\tR\rreceiptHandle\"*\n" +
+	"\x11ReleasePopRequest\x12\x15\n" +
+	"\x06pop_id\x18\x01 \x01(\tR\x05popId\"0\n" +
+	"\x12ReleasePopResponse\x12\x1a\n" +
+	"\breleased\x18\x01 \x01(\x05R\breleased\"\xff\x01\n" +
 	"\x13ReplicaFetchRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x19\n" +
 	"\bqueue_id\x18\x02 \x01(\rR\aqueueId\x12\x16\n" +
@@ -3582,13 +3944,14 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x10follower_offsets\x18\x05 \x03(\v27.duomq.broker.v1.QueueReplicaState.FollowerOffsetsEntryR\x0ffollowerOffsets\x1aB\n" +
 	"\x14FollowerOffsetsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xb4\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xd4\x01\n" +
 	"\x14ReplicaStateResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\tR\aprimary\x12\x18\n" +
 	"\ablocked\x18\x03 \x01(\bR\ablocked\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12:\n" +
-	"\x06queues\x18\x05 \x03(\v2\".duomq.broker.v1.QueueReplicaStateR\x06queues\":\n" +
+	"\x06queues\x18\x05 \x03(\v2\".duomq.broker.v1.QueueReplicaStateR\x06queues\x12\x1e\n" +
+	"\vout_of_sync\x18\x06 \x03(\tR\toutOfSync\":\n" +
 	"\fFenceRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"K\n" +
@@ -3616,7 +3979,7 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\x0fInitialPosition\x12\x1b\n" +
 	"\x17INITIAL_POSITION_LATEST\x10\x00\x12\x1d\n" +
 	"\x19INITIAL_POSITION_EARLIEST\x10\x01\x12\x1e\n" +
-	"\x1aINITIAL_POSITION_TIMESTAMP\x10\x022\xf3\x10\n" +
+	"\x1aINITIAL_POSITION_TIMESTAMP\x10\x022\xca\x11\n" +
 	"\x06Broker\x12C\n" +
 	"\x04Send\x12\x1c.duomq.broker.v1.SendRequest\x1a\x1d.duomq.broker.v1.SendResponse\x12C\n" +
 	"\x04Pull\x12\x1c.duomq.broker.v1.PullRequest\x1a\x1d.duomq.broker.v1.PullResponse\x12[\n" +
@@ -3636,7 +3999,9 @@ const file_brokerpb_broker_proto_rawDesc = "" +
 	"\rGetBrokerInfo\x12%.duomq.broker.v1.GetBrokerInfoRequest\x1a\x1b.duomq.broker.v1.BrokerInfo\x12@\n" +
 	"\x03Pop\x12\x1b.duomq.broker.v1.PopRequest\x1a\x1c.duomq.broker.v1.PopResponse\x12@\n" +
 	"\x03Ack\x12\x1b.duomq.broker.v1.AckRequest\x1a\x1c.duomq.broker.v1.AckResponse\x12|\n" +
-	"\x17ChangeInvisibleDuration\x12/.duomq.broker.v1.ChangeInvisibleDurationRequest\x1a0.duomq.broker.v1.ChangeInvisibleDurationResponse\x12[\n" +
+	"\x17ChangeInvisibleDuration\x12/.duomq.broker.v1.ChangeInvisibleDurationRequest\x1a0.duomq.broker.v1.ChangeInvisibleDurationResponse\x12U\n" +
+	"\n" +
+	"ReleasePop\x12\".duomq.broker.v1.ReleasePopRequest\x1a#.duomq.broker.v1.ReleasePopResponse\x12[\n" +
 	"\fReplicaFetch\x12$.duomq.broker.v1.ReplicaFetchRequest\x1a%.duomq.broker.v1.ReplicaFetchResponse\x12^\n" +
 	"\rReplicaAppend\x12%.duomq.broker.v1.ReplicaAppendRequest\x1a&.duomq.broker.v1.ReplicaAppendResponse\x12d\n" +
 	"\x0fReplicaTruncate\x12'.duomq.broker.v1.ReplicaTruncateRequest\x1a(.duomq.broker.v1.ReplicaTruncateResponse\x12[\n" +
@@ -3658,7 +4023,7 @@ func file_brokerpb_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_brokerpb_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_brokerpb_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_brokerpb_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_brokerpb_broker_proto_goTypes = []any{
 	(Permission)(0),                         // 0: duomq.broker.v1.Permission
 	(InitialPosition)(0),                    // 1: duomq.broker.v1.InitialPosition
@@ -3680,122 +4045,130 @@ var file_brokerpb_broker_proto_goTypes = []any{
 	(*LookupByIDRequest)(nil),               // 17: duomq.broker.v1.LookupByIDRequest
 	(*LookupByKeyRequest)(nil),              // 18: duomq.broker.v1.LookupByKeyRequest
 	(*LookupResponse)(nil),                  // 19: duomq.broker.v1.LookupResponse
-	(*TopicConfig)(nil),                     // 20: duomq.broker.v1.TopicConfig
-	(*CreateTopicRequest)(nil),              // 21: duomq.broker.v1.CreateTopicRequest
-	(*UpdateTopicRequest)(nil),              // 22: duomq.broker.v1.UpdateTopicRequest
-	(*TopicResponse)(nil),                   // 23: duomq.broker.v1.TopicResponse
-	(*DeleteTopicRequest)(nil),              // 24: duomq.broker.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),             // 25: duomq.broker.v1.DeleteTopicResponse
-	(*ListTopicsRequest)(nil),               // 26: duomq.broker.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),              // 27: duomq.broker.v1.ListTopicsResponse
-	(*SetPermissionRequest)(nil),            // 28: duomq.broker.v1.SetPermissionRequest
-	(*SetPermissionResponse)(nil),           // 29: duomq.broker.v1.SetPermissionResponse
-	(*GetBrokerInfoRequest)(nil),            // 30: duomq.broker.v1.GetBrokerInfoRequest
-	(*BrokerInfo)(nil),                      // 31: duomq.broker.v1.BrokerInfo
-	(*PopRequest)(nil),                      // 32: duomq.broker.v1.PopRequest
-	(*PoppedMessage)(nil),                   // 33: duomq.broker.v1.PoppedMessage
-	(*PopResponse)(nil),                     // 34: duomq.broker.v1.PopResponse
-	(*AckRequest)(nil),                      // 35: duomq.broker.v1.AckRequest
-	(*AckResponse)(nil),                     // 36: duomq.broker.v1.AckResponse
-	(*ChangeInvisibleDurationRequest)(nil),  // 37: duomq.broker.v1.ChangeInvisibleDurationRequest
-	(*ChangeInvisibleDurationResponse)(nil), // 38: duomq.broker.v1.ChangeInvisibleDurationResponse
-	(*ReplicaFetchRequest)(nil),             // 39: duomq.broker.v1.ReplicaFetchRequest
-	(*ReplicaFetchResponse)(nil),            // 40: duomq.broker.v1.ReplicaFetchResponse
-	(*ReplicaAppendRequest)(nil),            // 41: duomq.broker.v1.ReplicaAppendRequest
-	(*ReplicaAppendResponse)(nil),           // 42: duomq.broker.v1.ReplicaAppendResponse
-	(*ReplicaTruncateRequest)(nil),          // 43: duomq.broker.v1.ReplicaTruncateRequest
-	(*ReplicaTruncateResponse)(nil),         // 44: duomq.broker.v1.ReplicaTruncateResponse
-	(*ReplicaStateRequest)(nil),             // 45: duomq.broker.v1.ReplicaStateRequest
-	(*QueueReplicaState)(nil),               // 46: duomq.broker.v1.QueueReplicaState
-	(*ReplicaStateResponse)(nil),            // 47: duomq.broker.v1.ReplicaStateResponse
-	(*FenceRequest)(nil),                    // 48: duomq.broker.v1.FenceRequest
-	(*FenceResponse)(nil),                   // 49: duomq.broker.v1.FenceResponse
-	(*ConsumerOffset)(nil),                  // 50: duomq.broker.v1.ConsumerOffset
-	(*ListConsumerOffsetsRequest)(nil),      // 51: duomq.broker.v1.ListConsumerOffsetsRequest
-	(*ListConsumerOffsetsResponse)(nil),     // 52: duomq.broker.v1.ListConsumerOffsetsResponse
-	(*SyncConsumerOffsetsRequest)(nil),      // 53: duomq.broker.v1.SyncConsumerOffsetsRequest
-	(*SyncConsumerOffsetsResponse)(nil),     // 54: duomq.broker.v1.SyncConsumerOffsetsResponse
-	nil,                                     // 55: duomq.broker.v1.Message.PropertiesEntry
-	nil,                                     // 56: duomq.broker.v1.MessageInput.PropertiesEntry
-	nil,                                     // 57: duomq.broker.v1.QueueReplicaState.FollowerOffsetsEntry
+	(*RecordTrace)(nil),                     // 20: duomq.broker.v1.RecordTrace
+	(*GroupProgress)(nil),                   // 21: duomq.broker.v1.GroupProgress
+	(*TopicConfig)(nil),                     // 22: duomq.broker.v1.TopicConfig
+	(*CreateTopicRequest)(nil),              // 23: duomq.broker.v1.CreateTopicRequest
+	(*UpdateTopicRequest)(nil),              // 24: duomq.broker.v1.UpdateTopicRequest
+	(*TopicResponse)(nil),                   // 25: duomq.broker.v1.TopicResponse
+	(*DeleteTopicRequest)(nil),              // 26: duomq.broker.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),             // 27: duomq.broker.v1.DeleteTopicResponse
+	(*ListTopicsRequest)(nil),               // 28: duomq.broker.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),              // 29: duomq.broker.v1.ListTopicsResponse
+	(*SetPermissionRequest)(nil),            // 30: duomq.broker.v1.SetPermissionRequest
+	(*SetPermissionResponse)(nil),           // 31: duomq.broker.v1.SetPermissionResponse
+	(*GetBrokerInfoRequest)(nil),            // 32: duomq.broker.v1.GetBrokerInfoRequest
+	(*BrokerInfo)(nil),                      // 33: duomq.broker.v1.BrokerInfo
+	(*PopRequest)(nil),                      // 34: duomq.broker.v1.PopRequest
+	(*PoppedMessage)(nil),                   // 35: duomq.broker.v1.PoppedMessage
+	(*PopResponse)(nil),                     // 36: duomq.broker.v1.PopResponse
+	(*AckRequest)(nil),                      // 37: duomq.broker.v1.AckRequest
+	(*AckResponse)(nil),                     // 38: duomq.broker.v1.AckResponse
+	(*ChangeInvisibleDurationRequest)(nil),  // 39: duomq.broker.v1.ChangeInvisibleDurationRequest
+	(*ChangeInvisibleDurationResponse)(nil), // 40: duomq.broker.v1.ChangeInvisibleDurationResponse
+	(*ReleasePopRequest)(nil),               // 41: duomq.broker.v1.ReleasePopRequest
+	(*ReleasePopResponse)(nil),              // 42: duomq.broker.v1.ReleasePopResponse
+	(*ReplicaFetchRequest)(nil),             // 43: duomq.broker.v1.ReplicaFetchRequest
+	(*ReplicaFetchResponse)(nil),            // 44: duomq.broker.v1.ReplicaFetchResponse
+	(*ReplicaAppendRequest)(nil),            // 45: duomq.broker.v1.ReplicaAppendRequest
+	(*ReplicaAppendResponse)(nil),           // 46: duomq.broker.v1.ReplicaAppendResponse
+	(*ReplicaTruncateRequest)(nil),          // 47: duomq.broker.v1.ReplicaTruncateRequest
+	(*ReplicaTruncateResponse)(nil),         // 48: duomq.broker.v1.ReplicaTruncateResponse
+	(*ReplicaStateRequest)(nil),             // 49: duomq.broker.v1.ReplicaStateRequest
+	(*QueueReplicaState)(nil),               // 50: duomq.broker.v1.QueueReplicaState
+	(*ReplicaStateResponse)(nil),            // 51: duomq.broker.v1.ReplicaStateResponse
+	(*FenceRequest)(nil),                    // 52: duomq.broker.v1.FenceRequest
+	(*FenceResponse)(nil),                   // 53: duomq.broker.v1.FenceResponse
+	(*ConsumerOffset)(nil),                  // 54: duomq.broker.v1.ConsumerOffset
+	(*ListConsumerOffsetsRequest)(nil),      // 55: duomq.broker.v1.ListConsumerOffsetsRequest
+	(*ListConsumerOffsetsResponse)(nil),     // 56: duomq.broker.v1.ListConsumerOffsetsResponse
+	(*SyncConsumerOffsetsRequest)(nil),      // 57: duomq.broker.v1.SyncConsumerOffsetsRequest
+	(*SyncConsumerOffsetsResponse)(nil),     // 58: duomq.broker.v1.SyncConsumerOffsetsResponse
+	nil,                                     // 59: duomq.broker.v1.Message.PropertiesEntry
+	nil,                                     // 60: duomq.broker.v1.MessageInput.PropertiesEntry
+	nil,                                     // 61: duomq.broker.v1.QueueReplicaState.FollowerOffsetsEntry
 }
 var file_brokerpb_broker_proto_depIdxs = []int32{
-	55, // 0: duomq.broker.v1.Message.properties:type_name -> duomq.broker.v1.Message.PropertiesEntry
-	56, // 1: duomq.broker.v1.MessageInput.properties:type_name -> duomq.broker.v1.MessageInput.PropertiesEntry
+	59, // 0: duomq.broker.v1.Message.properties:type_name -> duomq.broker.v1.Message.PropertiesEntry
+	60, // 1: duomq.broker.v1.MessageInput.properties:type_name -> duomq.broker.v1.MessageInput.PropertiesEntry
 	3,  // 2: duomq.broker.v1.SendRequest.messages:type_name -> duomq.broker.v1.MessageInput
 	5,  // 3: duomq.broker.v1.SendResponse.results:type_name -> duomq.broker.v1.SendResult
 	2,  // 4: duomq.broker.v1.PullResponse.messages:type_name -> duomq.broker.v1.Message
 	2,  // 5: duomq.broker.v1.LookupResponse.messages:type_name -> duomq.broker.v1.Message
-	0,  // 6: duomq.broker.v1.TopicConfig.permission:type_name -> duomq.broker.v1.Permission
-	20, // 7: duomq.broker.v1.CreateTopicRequest.topic:type_name -> duomq.broker.v1.TopicConfig
-	20, // 8: duomq.broker.v1.UpdateTopicRequest.topic:type_name -> duomq.broker.v1.TopicConfig
-	20, // 9: duomq.broker.v1.TopicResponse.topic:type_name -> duomq.broker.v1.TopicConfig
-	20, // 10: duomq.broker.v1.ListTopicsResponse.topics:type_name -> duomq.broker.v1.TopicConfig
-	0,  // 11: duomq.broker.v1.SetPermissionRequest.permission:type_name -> duomq.broker.v1.Permission
-	0,  // 12: duomq.broker.v1.BrokerInfo.permission:type_name -> duomq.broker.v1.Permission
-	1,  // 13: duomq.broker.v1.PopRequest.initial_position:type_name -> duomq.broker.v1.InitialPosition
-	2,  // 14: duomq.broker.v1.PoppedMessage.message:type_name -> duomq.broker.v1.Message
-	33, // 15: duomq.broker.v1.PopResponse.messages:type_name -> duomq.broker.v1.PoppedMessage
-	2,  // 16: duomq.broker.v1.ReplicaFetchResponse.messages:type_name -> duomq.broker.v1.Message
-	2,  // 17: duomq.broker.v1.ReplicaAppendRequest.messages:type_name -> duomq.broker.v1.Message
-	57, // 18: duomq.broker.v1.QueueReplicaState.follower_offsets:type_name -> duomq.broker.v1.QueueReplicaState.FollowerOffsetsEntry
-	46, // 19: duomq.broker.v1.ReplicaStateResponse.queues:type_name -> duomq.broker.v1.QueueReplicaState
-	46, // 20: duomq.broker.v1.FenceResponse.queues:type_name -> duomq.broker.v1.QueueReplicaState
-	50, // 21: duomq.broker.v1.ListConsumerOffsetsResponse.offsets:type_name -> duomq.broker.v1.ConsumerOffset
-	50, // 22: duomq.broker.v1.SyncConsumerOffsetsRequest.offsets:type_name -> duomq.broker.v1.ConsumerOffset
-	4,  // 23: duomq.broker.v1.Broker.Send:input_type -> duomq.broker.v1.SendRequest
-	7,  // 24: duomq.broker.v1.Broker.Pull:input_type -> duomq.broker.v1.PullRequest
-	9,  // 25: duomq.broker.v1.Broker.CommitOffset:input_type -> duomq.broker.v1.CommitOffsetRequest
-	11, // 26: duomq.broker.v1.Broker.QueryOffset:input_type -> duomq.broker.v1.QueryOffsetRequest
-	13, // 27: duomq.broker.v1.Broker.GetQueueOffsets:input_type -> duomq.broker.v1.GetQueueOffsetsRequest
-	15, // 28: duomq.broker.v1.Broker.OffsetForTime:input_type -> duomq.broker.v1.OffsetForTimeRequest
-	17, // 29: duomq.broker.v1.Broker.LookupByID:input_type -> duomq.broker.v1.LookupByIDRequest
-	18, // 30: duomq.broker.v1.Broker.LookupByKey:input_type -> duomq.broker.v1.LookupByKeyRequest
-	21, // 31: duomq.broker.v1.Broker.CreateTopic:input_type -> duomq.broker.v1.CreateTopicRequest
-	22, // 32: duomq.broker.v1.Broker.UpdateTopic:input_type -> duomq.broker.v1.UpdateTopicRequest
-	24, // 33: duomq.broker.v1.Broker.DeleteTopic:input_type -> duomq.broker.v1.DeleteTopicRequest
-	26, // 34: duomq.broker.v1.Broker.ListTopics:input_type -> duomq.broker.v1.ListTopicsRequest
-	28, // 35: duomq.broker.v1.Broker.SetPermission:input_type -> duomq.broker.v1.SetPermissionRequest
-	30, // 36: duomq.broker.v1.Broker.GetBrokerInfo:input_type -> duomq.broker.v1.GetBrokerInfoRequest
-	32, // 37: duomq.broker.v1.Broker.Pop:input_type -> duomq.broker.v1.PopRequest
-	35, // 38: duomq.broker.v1.Broker.Ack:input_type -> duomq.broker.v1.AckRequest
-	37, // 39: duomq.broker.v1.Broker.ChangeInvisibleDuration:input_type -> duomq.broker.v1.ChangeInvisibleDurationRequest
-	39, // 40: duomq.broker.v1.Broker.ReplicaFetch:input_type -> duomq.broker.v1.ReplicaFetchRequest
-	41, // 41: duomq.broker.v1.Broker.ReplicaAppend:input_type -> duomq.broker.v1.ReplicaAppendRequest
-	43, // 42: duomq.broker.v1.Broker.ReplicaTruncate:input_type -> duomq.broker.v1.ReplicaTruncateRequest
-	45, // 43: duomq.broker.v1.Broker.ReplicaState:input_type -> duomq.broker.v1.ReplicaStateRequest
-	48, // 44: duomq.broker.v1.Broker.Fence:input_type -> duomq.broker.v1.FenceRequest
-	51, // 45: duomq.broker.v1.Broker.ListConsumerOffsets:input_type -> duomq.broker.v1.ListConsumerOffsetsRequest
-	53, // 46: duomq.broker.v1.Broker.SyncConsumerOffsets:input_type -> duomq.broker.v1.SyncConsumerOffsetsRequest
-	6,  // 47: duomq.broker.v1.Broker.Send:output_type -> duomq.broker.v1.SendResponse
-	8,  // 48: duomq.broker.v1.Broker.Pull:output_type -> duomq.broker.v1.PullResponse
-	10, // 49: duomq.broker.v1.Broker.CommitOffset:output_type -> duomq.broker.v1.CommitOffsetResponse
-	12, // 50: duomq.broker.v1.Broker.QueryOffset:output_type -> duomq.broker.v1.QueryOffsetResponse
-	14, // 51: duomq.broker.v1.Broker.GetQueueOffsets:output_type -> duomq.broker.v1.GetQueueOffsetsResponse
-	16, // 52: duomq.broker.v1.Broker.OffsetForTime:output_type -> duomq.broker.v1.OffsetForTimeResponse
-	19, // 53: duomq.broker.v1.Broker.LookupByID:output_type -> duomq.broker.v1.LookupResponse
-	19, // 54: duomq.broker.v1.Broker.LookupByKey:output_type -> duomq.broker.v1.LookupResponse
-	23, // 55: duomq.broker.v1.Broker.CreateTopic:output_type -> duomq.broker.v1.TopicResponse
-	23, // 56: duomq.broker.v1.Broker.UpdateTopic:output_type -> duomq.broker.v1.TopicResponse
-	25, // 57: duomq.broker.v1.Broker.DeleteTopic:output_type -> duomq.broker.v1.DeleteTopicResponse
-	27, // 58: duomq.broker.v1.Broker.ListTopics:output_type -> duomq.broker.v1.ListTopicsResponse
-	29, // 59: duomq.broker.v1.Broker.SetPermission:output_type -> duomq.broker.v1.SetPermissionResponse
-	31, // 60: duomq.broker.v1.Broker.GetBrokerInfo:output_type -> duomq.broker.v1.BrokerInfo
-	34, // 61: duomq.broker.v1.Broker.Pop:output_type -> duomq.broker.v1.PopResponse
-	36, // 62: duomq.broker.v1.Broker.Ack:output_type -> duomq.broker.v1.AckResponse
-	38, // 63: duomq.broker.v1.Broker.ChangeInvisibleDuration:output_type -> duomq.broker.v1.ChangeInvisibleDurationResponse
-	40, // 64: duomq.broker.v1.Broker.ReplicaFetch:output_type -> duomq.broker.v1.ReplicaFetchResponse
-	42, // 65: duomq.broker.v1.Broker.ReplicaAppend:output_type -> duomq.broker.v1.ReplicaAppendResponse
-	44, // 66: duomq.broker.v1.Broker.ReplicaTruncate:output_type -> duomq.broker.v1.ReplicaTruncateResponse
-	47, // 67: duomq.broker.v1.Broker.ReplicaState:output_type -> duomq.broker.v1.ReplicaStateResponse
-	49, // 68: duomq.broker.v1.Broker.Fence:output_type -> duomq.broker.v1.FenceResponse
-	52, // 69: duomq.broker.v1.Broker.ListConsumerOffsets:output_type -> duomq.broker.v1.ListConsumerOffsetsResponse
-	54, // 70: duomq.broker.v1.Broker.SyncConsumerOffsets:output_type -> duomq.broker.v1.SyncConsumerOffsetsResponse
-	47, // [47:71] is the sub-list for method output_type
-	23, // [23:47] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	20, // 6: duomq.broker.v1.LookupResponse.traces:type_name -> duomq.broker.v1.RecordTrace
+	21, // 7: duomq.broker.v1.RecordTrace.groups:type_name -> duomq.broker.v1.GroupProgress
+	0,  // 8: duomq.broker.v1.TopicConfig.permission:type_name -> duomq.broker.v1.Permission
+	22, // 9: duomq.broker.v1.CreateTopicRequest.topic:type_name -> duomq.broker.v1.TopicConfig
+	22, // 10: duomq.broker.v1.UpdateTopicRequest.topic:type_name -> duomq.broker.v1.TopicConfig
+	22, // 11: duomq.broker.v1.TopicResponse.topic:type_name -> duomq.broker.v1.TopicConfig
+	22, // 12: duomq.broker.v1.ListTopicsResponse.topics:type_name -> duomq.broker.v1.TopicConfig
+	0,  // 13: duomq.broker.v1.SetPermissionRequest.permission:type_name -> duomq.broker.v1.Permission
+	0,  // 14: duomq.broker.v1.BrokerInfo.permission:type_name -> duomq.broker.v1.Permission
+	1,  // 15: duomq.broker.v1.PopRequest.initial_position:type_name -> duomq.broker.v1.InitialPosition
+	2,  // 16: duomq.broker.v1.PoppedMessage.message:type_name -> duomq.broker.v1.Message
+	35, // 17: duomq.broker.v1.PopResponse.messages:type_name -> duomq.broker.v1.PoppedMessage
+	2,  // 18: duomq.broker.v1.ReplicaFetchResponse.messages:type_name -> duomq.broker.v1.Message
+	2,  // 19: duomq.broker.v1.ReplicaAppendRequest.messages:type_name -> duomq.broker.v1.Message
+	61, // 20: duomq.broker.v1.QueueReplicaState.follower_offsets:type_name -> duomq.broker.v1.QueueReplicaState.FollowerOffsetsEntry
+	50, // 21: duomq.broker.v1.ReplicaStateResponse.queues:type_name -> duomq.broker.v1.QueueReplicaState
+	50, // 22: duomq.broker.v1.FenceResponse.queues:type_name -> duomq.broker.v1.QueueReplicaState
+	54, // 23: duomq.broker.v1.ListConsumerOffsetsResponse.offsets:type_name -> duomq.broker.v1.ConsumerOffset
+	54, // 24: duomq.broker.v1.SyncConsumerOffsetsRequest.offsets:type_name -> duomq.broker.v1.ConsumerOffset
+	4,  // 25: duomq.broker.v1.Broker.Send:input_type -> duomq.broker.v1.SendRequest
+	7,  // 26: duomq.broker.v1.Broker.Pull:input_type -> duomq.broker.v1.PullRequest
+	9,  // 27: duomq.broker.v1.Broker.CommitOffset:input_type -> duomq.broker.v1.CommitOffsetRequest
+	11, // 28: duomq.broker.v1.Broker.QueryOffset:input_type -> duomq.broker.v1.QueryOffsetRequest
+	13, // 29: duomq.broker.v1.Broker.GetQueueOffsets:input_type -> duomq.broker.v1.GetQueueOffsetsRequest
+	15, // 30: duomq.broker.v1.Broker.OffsetForTime:input_type -> duomq.broker.v1.OffsetForTimeRequest
+	17, // 31: duomq.broker.v1.Broker.LookupByID:input_type -> duomq.broker.v1.LookupByIDRequest
+	18, // 32: duomq.broker.v1.Broker.LookupByKey:input_type -> duomq.broker.v1.LookupByKeyRequest
+	23, // 33: duomq.broker.v1.Broker.CreateTopic:input_type -> duomq.broker.v1.CreateTopicRequest
+	24, // 34: duomq.broker.v1.Broker.UpdateTopic:input_type -> duomq.broker.v1.UpdateTopicRequest
+	26, // 35: duomq.broker.v1.Broker.DeleteTopic:input_type -> duomq.broker.v1.DeleteTopicRequest
+	28, // 36: duomq.broker.v1.Broker.ListTopics:input_type -> duomq.broker.v1.ListTopicsRequest
+	30, // 37: duomq.broker.v1.Broker.SetPermission:input_type -> duomq.broker.v1.SetPermissionRequest
+	32, // 38: duomq.broker.v1.Broker.GetBrokerInfo:input_type -> duomq.broker.v1.GetBrokerInfoRequest
+	34, // 39: duomq.broker.v1.Broker.Pop:input_type -> duomq.broker.v1.PopRequest
+	37, // 40: duomq.broker.v1.Broker.Ack:input_type -> duomq.broker.v1.AckRequest
+	39, // 41: duomq.broker.v1.Broker.ChangeInvisibleDuration:input_type -> duomq.broker.v1.ChangeInvisibleDurationRequest
+	41, // 42: duomq.broker.v1.Broker.ReleasePop:input_type -> duomq.broker.v1.ReleasePopRequest
+	43, // 43: duomq.broker.v1.Broker.ReplicaFetch:input_type -> duomq.broker.v1.ReplicaFetchRequest
+	45, // 44: duomq.broker.v1.Broker.ReplicaAppend:input_type -> duomq.broker.v1.ReplicaAppendRequest
+	47, // 45: duomq.broker.v1.Broker.ReplicaTruncate:input_type -> duomq.broker.v1.ReplicaTruncateRequest
+	49, // 46: duomq.broker.v1.Broker.ReplicaState:input_type -> duomq.broker.v1.ReplicaStateRequest
+	52, // 47: duomq.broker.v1.Broker.Fence:input_type -> duomq.broker.v1.FenceRequest
+	55, // 48: duomq.broker.v1.Broker.ListConsumerOffsets:input_type -> duomq.broker.v1.ListConsumerOffsetsRequest
+	57, // 49: duomq.broker.v1.Broker.SyncConsumerOffsets:input_type -> duomq.broker.v1.SyncConsumerOffsetsRequest
+	6,  // 50: duomq.broker.v1.Broker.Send:output_type -> duomq.broker.v1.SendResponse
+	8,  // 51: duomq.broker.v1.Broker.Pull:output_type -> duomq.broker.v1.PullResponse
+	10, // 52: duomq.broker.v1.Broker.CommitOffset:output_type -> duomq.broker.v1.CommitOffsetResponse
+	12, // 53: duomq.broker.v1.Broker.QueryOffset:output_type -> duomq.broker.v1.QueryOffsetResponse
+	14, // 54: duomq.broker.v1.Broker.GetQueueOffsets:output_type -> duomq.broker.v1.GetQueueOffsetsResponse
+	16, // 55: duomq.broker.v1.Broker.OffsetForTime:output_type -> duomq.broker.v1.OffsetForTimeResponse
+	19, // 56: duomq.broker.v1.Broker.LookupByID:output_type -> duomq.broker.v1.LookupResponse
+	19, // 57: duomq.broker.v1.Broker.LookupByKey:output_type -> duomq.broker.v1.LookupResponse
+	25, // 58: duomq.broker.v1.Broker.CreateTopic:output_type -> duomq.broker.v1.TopicResponse
+	25, // 59: duomq.broker.v1.Broker.UpdateTopic:output_type -> duomq.broker.v1.TopicResponse
+	27, // 60: duomq.broker.v1.Broker.DeleteTopic:output_type -> duomq.broker.v1.DeleteTopicResponse
+	29, // 61: duomq.broker.v1.Broker.ListTopics:output_type -> duomq.broker.v1.ListTopicsResponse
+	31, // 62: duomq.broker.v1.Broker.SetPermission:output_type -> duomq.broker.v1.SetPermissionResponse
+	33, // 63: duomq.broker.v1.Broker.GetBrokerInfo:output_type -> duomq.broker.v1.BrokerInfo
+	36, // 64: duomq.broker.v1.Broker.Pop:output_type -> duomq.broker.v1.PopResponse
+	38, // 65: duomq.broker.v1.Broker.Ack:output_type -> duomq.broker.v1.AckResponse
+	40, // 66: duomq.broker.v1.Broker.ChangeInvisibleDuration:output_type -> duomq.broker.v1.ChangeInvisibleDurationResponse
+	42, // 67: duomq.broker.v1.Broker.ReleasePop:output_type -> duomq.broker.v1.ReleasePopResponse
+	44, // 68: duomq.broker.v1.Broker.ReplicaFetch:output_type -> duomq.broker.v1.ReplicaFetchResponse
+	46, // 69: duomq.broker.v1.Broker.ReplicaAppend:output_type -> duomq.broker.v1.ReplicaAppendResponse
+	48, // 70: duomq.broker.v1.Broker.ReplicaTruncate:output_type -> duomq.broker.v1.ReplicaTruncateResponse
+	51, // 71: duomq.broker.v1.Broker.ReplicaState:output_type -> duomq.broker.v1.ReplicaStateResponse
+	53, // 72: duomq.broker.v1.Broker.Fence:output_type -> duomq.broker.v1.FenceResponse
+	56, // 73: duomq.broker.v1.Broker.ListConsumerOffsets:output_type -> duomq.broker.v1.ListConsumerOffsetsResponse
+	58, // 74: duomq.broker.v1.Broker.SyncConsumerOffsets:output_type -> duomq.broker.v1.SyncConsumerOffsetsResponse
+	50, // [50:75] is the sub-list for method output_type
+	25, // [25:50] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_brokerpb_broker_proto_init() }
@@ -3809,7 +4182,7 @@ func file_brokerpb_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_brokerpb_broker_proto_rawDesc), len(file_brokerpb_broker_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   56,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

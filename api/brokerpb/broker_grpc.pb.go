@@ -44,6 +44,7 @@ const (
 	Broker_Pop_FullMethodName                     = "/duomq.broker.v1.Broker/Pop"
 	Broker_Ack_FullMethodName                     = "/duomq.broker.v1.Broker/Ack"
 	Broker_ChangeInvisibleDuration_FullMethodName = "/duomq.broker.v1.Broker/ChangeInvisibleDuration"
+	Broker_ReleasePop_FullMethodName              = "/duomq.broker.v1.Broker/ReleasePop"
 	Broker_ReplicaFetch_FullMethodName            = "/duomq.broker.v1.Broker/ReplicaFetch"
 	Broker_ReplicaAppend_FullMethodName           = "/duomq.broker.v1.Broker/ReplicaAppend"
 	Broker_ReplicaTruncate_FullMethodName         = "/duomq.broker.v1.Broker/ReplicaTruncate"
@@ -67,7 +68,11 @@ type BrokerClient interface {
 	QueryOffset(ctx context.Context, in *QueryOffsetRequest, opts ...grpc.CallOption) (*QueryOffsetResponse, error)
 	GetQueueOffsets(ctx context.Context, in *GetQueueOffsetsRequest, opts ...grpc.CallOption) (*GetQueueOffsetsResponse, error)
 	OffsetForTime(ctx context.Context, in *OffsetForTimeRequest, opts ...grpc.CallOption) (*OffsetForTimeResponse, error)
+	// LookupByID finds the newest record of a message id (MESSAGE_NOT_FOUND
+	// when there is none); with trace, every record of it on this broker.
 	LookupByID(ctx context.Context, in *LookupByIDRequest, opts ...grpc.CallOption) (*LookupResponse, error)
+	// LookupByKey finds up to max_results messages of a topic carrying a
+	// key, newest first; with trace, with their other records.
 	LookupByKey(ctx context.Context, in *LookupByKeyRequest, opts ...grpc.CallOption) (*LookupResponse, error)
 	CreateTopic(ctx context.Context, in *CreateTopicRequest, opts ...grpc.CallOption) (*TopicResponse, error)
 	UpdateTopic(ctx context.Context, in *UpdateTopicRequest, opts ...grpc.CallOption) (*TopicResponse, error)
@@ -90,6 +95,11 @@ type BrokerClient interface {
 	// again at once, i.e. a negative acknowledgement) and returns its new
 	// receipt handle.
 	ChangeInvisibleDuration(ctx context.Context, in *ChangeInvisibleDurationRequest, opts ...grpc.CallOption) (*ChangeInvisibleDurationResponse, error)
+	// ReleasePop makes the messages of a recent pop (by its pop_id) visible
+	// again, those not settled since: for a caller whose pop ended in error
+	// (its deadline, a cancel) after the broker may have answered, so the
+	// answer and its messages were lost on the way.
+	ReleasePop(ctx context.Context, in *ReleasePopRequest, opts ...grpc.CallOption) (*ReleasePopResponse, error)
 	// Replication and fencing (the replicator and the controller; see
 	// docs/architecture.md "Replication").
 	//
@@ -299,6 +309,16 @@ func (c *brokerClient) ChangeInvisibleDuration(ctx context.Context, in *ChangeIn
 	return out, nil
 }
 
+func (c *brokerClient) ReleasePop(ctx context.Context, in *ReleasePopRequest, opts ...grpc.CallOption) (*ReleasePopResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleasePopResponse)
+	err := c.cc.Invoke(ctx, Broker_ReleasePop_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *brokerClient) ReplicaFetch(ctx context.Context, in *ReplicaFetchRequest, opts ...grpc.CallOption) (*ReplicaFetchResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReplicaFetchResponse)
@@ -383,7 +403,11 @@ type BrokerServer interface {
 	QueryOffset(context.Context, *QueryOffsetRequest) (*QueryOffsetResponse, error)
 	GetQueueOffsets(context.Context, *GetQueueOffsetsRequest) (*GetQueueOffsetsResponse, error)
 	OffsetForTime(context.Context, *OffsetForTimeRequest) (*OffsetForTimeResponse, error)
+	// LookupByID finds the newest record of a message id (MESSAGE_NOT_FOUND
+	// when there is none); with trace, every record of it on this broker.
 	LookupByID(context.Context, *LookupByIDRequest) (*LookupResponse, error)
+	// LookupByKey finds up to max_results messages of a topic carrying a
+	// key, newest first; with trace, with their other records.
 	LookupByKey(context.Context, *LookupByKeyRequest) (*LookupResponse, error)
 	CreateTopic(context.Context, *CreateTopicRequest) (*TopicResponse, error)
 	UpdateTopic(context.Context, *UpdateTopicRequest) (*TopicResponse, error)
@@ -406,6 +430,11 @@ type BrokerServer interface {
 	// again at once, i.e. a negative acknowledgement) and returns its new
 	// receipt handle.
 	ChangeInvisibleDuration(context.Context, *ChangeInvisibleDurationRequest) (*ChangeInvisibleDurationResponse, error)
+	// ReleasePop makes the messages of a recent pop (by its pop_id) visible
+	// again, those not settled since: for a caller whose pop ended in error
+	// (its deadline, a cancel) after the broker may have answered, so the
+	// answer and its messages were lost on the way.
+	ReleasePop(context.Context, *ReleasePopRequest) (*ReleasePopResponse, error)
 	// Replication and fencing (the replicator and the controller; see
 	// docs/architecture.md "Replication").
 	//
@@ -495,6 +524,9 @@ func (UnimplementedBrokerServer) Ack(context.Context, *AckRequest) (*AckResponse
 }
 func (UnimplementedBrokerServer) ChangeInvisibleDuration(context.Context, *ChangeInvisibleDurationRequest) (*ChangeInvisibleDurationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangeInvisibleDuration not implemented")
+}
+func (UnimplementedBrokerServer) ReleasePop(context.Context, *ReleasePopRequest) (*ReleasePopResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReleasePop not implemented")
 }
 func (UnimplementedBrokerServer) ReplicaFetch(context.Context, *ReplicaFetchRequest) (*ReplicaFetchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReplicaFetch not implemented")
@@ -844,6 +876,24 @@ func _Broker_ChangeInvisibleDuration_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Broker_ReleasePop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleasePopRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).ReleasePop(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_ReleasePop_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).ReleasePop(ctx, req.(*ReleasePopRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Broker_ReplicaFetch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReplicaFetchRequest)
 	if err := dec(in); err != nil {
@@ -1044,6 +1094,10 @@ var Broker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChangeInvisibleDuration",
 			Handler:    _Broker_ChangeInvisibleDuration_Handler,
+		},
+		{
+			MethodName: "ReleasePop",
+			Handler:    _Broker_ReleasePop_Handler,
 		},
 		{
 			MethodName: "ReplicaFetch",

@@ -1547,6 +1547,601 @@ func (x *RedriveDeadLettersResponse) GetRedriven() int32 {
 	return 0
 }
 
+type TraceMessageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required with key; with id it narrows the search (empty: every topic).
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Exactly one of id and key.
+	Id  string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Key string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// By key: most messages returned, newest first (0: 32, at most 128).
+	MaxMessages   int32 `protobuf:"varint,4,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceMessageRequest) Reset() {
+	*x = TraceMessageRequest{}
+	mi := &file_proxypb_proxy_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceMessageRequest) ProtoMessage() {}
+
+func (x *TraceMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxypb_proxy_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceMessageRequest.ProtoReflect.Descriptor instead.
+func (*TraceMessageRequest) Descriptor() ([]byte, []int) {
+	return file_proxypb_proxy_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TraceMessageRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *TraceMessageRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TraceMessageRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TraceMessageRequest) GetMaxMessages() int32 {
+	if x != nil {
+		return x.MaxMessages
+	}
+	return 0
+}
+
+type TraceMessageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Messages []*MessageTrace `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Brokers that could not be asked, "<dc>/<broker>: <error>": records
+	// they hold are missing from the trace.
+	Unreachable   []string `protobuf:"bytes,2,rep,name=unreachable,proto3" json:"unreachable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceMessageResponse) Reset() {
+	*x = TraceMessageResponse{}
+	mi := &file_proxypb_proxy_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceMessageResponse) ProtoMessage() {}
+
+func (x *TraceMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxypb_proxy_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceMessageResponse.ProtoReflect.Descriptor instead.
+func (*TraceMessageResponse) Descriptor() ([]byte, []int) {
+	return file_proxypb_proxy_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TraceMessageResponse) GetMessages() []*MessageTrace {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *TraceMessageResponse) GetUnreachable() []string {
+	if x != nil {
+		return x.Unreachable
+	}
+	return nil
+}
+
+type MessageTrace struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Topic            string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Keys             []string               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	Tag              string                 `protobuf:"bytes,4,opt,name=tag,proto3" json:"tag,omitempty"`
+	BornDc           string                 `protobuf:"bytes,5,opt,name=born_dc,json=bornDc,proto3" json:"born_dc,omitempty"`
+	BornTimeUnixNano int64                  `protobuf:"varint,6,opt,name=born_time_unix_nano,json=bornTimeUnixNano,proto3" json:"born_time_unix_nano,omitempty"`
+	// A delayed message: delivered at or after this time (0: at once).
+	DeliverAtUnixNano int64 `protobuf:"varint,7,opt,name=deliver_at_unix_nano,json=deliverAtUnixNano,proto3" json:"deliver_at_unix_nano,omitempty"`
+	// The message's records in its topic (or a mirror of it), oldest first:
+	// where it was stored, then its copies in other DCs. A delayed message
+	// not yet due has one record in %SCHEDULE% instead (scheduled).
+	Records []*TracedRecord `protobuf:"bytes,8,rep,name=records,proto3" json:"records,omitempty"`
+	// The groups subscribing to the topic, and any other group with
+	// progress on a record, by name.
+	Groups        []*GroupTrace `protobuf:"bytes,9,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageTrace) Reset() {
+	*x = MessageTrace{}
+	mi := &file_proxypb_proxy_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageTrace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageTrace) ProtoMessage() {}
+
+func (x *MessageTrace) ProtoReflect() protoreflect.Message {
+	mi := &file_proxypb_proxy_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageTrace.ProtoReflect.Descriptor instead.
+func (*MessageTrace) Descriptor() ([]byte, []int) {
+	return file_proxypb_proxy_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MessageTrace) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MessageTrace) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *MessageTrace) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *MessageTrace) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *MessageTrace) GetBornDc() string {
+	if x != nil {
+		return x.BornDc
+	}
+	return ""
+}
+
+func (x *MessageTrace) GetBornTimeUnixNano() int64 {
+	if x != nil {
+		return x.BornTimeUnixNano
+	}
+	return 0
+}
+
+func (x *MessageTrace) GetDeliverAtUnixNano() int64 {
+	if x != nil {
+		return x.DeliverAtUnixNano
+	}
+	return 0
+}
+
+func (x *MessageTrace) GetRecords() []*TracedRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *MessageTrace) GetGroups() []*GroupTrace {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// TracedRecord is one stored record of a message.
+type TracedRecord struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Dc     string                 `protobuf:"bytes,1,opt,name=dc,proto3" json:"dc,omitempty"`
+	Broker string                 `protobuf:"bytes,2,opt,name=broker,proto3" json:"broker,omitempty"`
+	// The topic, its mirror %MIRROR%<dc>%<topic>, %RETRY%<group>,
+	// %DLQ%<group>, or %SCHEDULE% while the record waits to be due.
+	StoredIn string `protobuf:"bytes,3,opt,name=stored_in,json=storedIn,proto3" json:"stored_in,omitempty"`
+	QueueId  uint32 `protobuf:"varint,4,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Offset   int64  `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The message id; "<id>:<n>" for a retry or dead-letter copy.
+	Id                string `protobuf:"bytes,6,opt,name=id,proto3" json:"id,omitempty"`
+	StoreTimeUnixNano int64  `protobuf:"varint,7,opt,name=store_time_unix_nano,json=storeTimeUnixNano,proto3" json:"store_time_unix_nano,omitempty"`
+	Epoch             uint64 `protobuf:"varint,8,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Copied from another DC by the replicator, at replicated_at.
+	Replicated           bool  `protobuf:"varint,9,opt,name=replicated,proto3" json:"replicated,omitempty"`
+	ReplicatedAtUnixNano int64 `protobuf:"varint,10,opt,name=replicated_at_unix_nano,json=replicatedAtUnixNano,proto3" json:"replicated_at_unix_nano,omitempty"`
+	// A retry or dead-letter copy: deliveries before it was made.
+	ReconsumeTimes int32 `protobuf:"varint,11,opt,name=reconsume_times,json=reconsumeTimes,proto3" json:"reconsume_times,omitempty"`
+	// Waiting in %SCHEDULE% until deliver_at (a delay or a retry backoff).
+	Scheduled         bool  `protobuf:"varint,12,opt,name=scheduled,proto3" json:"scheduled,omitempty"`
+	DeliverAtUnixNano int64 `protobuf:"varint,13,opt,name=deliver_at_unix_nano,json=deliverAtUnixNano,proto3" json:"deliver_at_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *TracedRecord) Reset() {
+	*x = TracedRecord{}
+	mi := &file_proxypb_proxy_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracedRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracedRecord) ProtoMessage() {}
+
+func (x *TracedRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_proxypb_proxy_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracedRecord.ProtoReflect.Descriptor instead.
+func (*TracedRecord) Descriptor() ([]byte, []int) {
+	return file_proxypb_proxy_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *TracedRecord) GetDc() string {
+	if x != nil {
+		return x.Dc
+	}
+	return ""
+}
+
+func (x *TracedRecord) GetBroker() string {
+	if x != nil {
+		return x.Broker
+	}
+	return ""
+}
+
+func (x *TracedRecord) GetStoredIn() string {
+	if x != nil {
+		return x.StoredIn
+	}
+	return ""
+}
+
+func (x *TracedRecord) GetQueueId() uint32 {
+	if x != nil {
+		return x.QueueId
+	}
+	return 0
+}
+
+func (x *TracedRecord) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *TracedRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TracedRecord) GetStoreTimeUnixNano() int64 {
+	if x != nil {
+		return x.StoreTimeUnixNano
+	}
+	return 0
+}
+
+func (x *TracedRecord) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *TracedRecord) GetReplicated() bool {
+	if x != nil {
+		return x.Replicated
+	}
+	return false
+}
+
+func (x *TracedRecord) GetReplicatedAtUnixNano() int64 {
+	if x != nil {
+		return x.ReplicatedAtUnixNano
+	}
+	return 0
+}
+
+func (x *TracedRecord) GetReconsumeTimes() int32 {
+	if x != nil {
+		return x.ReconsumeTimes
+	}
+	return 0
+}
+
+func (x *TracedRecord) GetScheduled() bool {
+	if x != nil {
+		return x.Scheduled
+	}
+	return false
+}
+
+func (x *TracedRecord) GetDeliverAtUnixNano() int64 {
+	if x != nil {
+		return x.DeliverAtUnixNano
+	}
+	return 0
+}
+
+// GroupTrace is what one consumer group did with a message.
+type GroupTrace struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// The group subscribes to the topic in the metadata.
+	Subscribed bool `protobuf:"varint,2,opt,name=subscribed,proto3" json:"subscribed,omitempty"`
+	// The group's progress on each record of the message (MessageTrace
+	// records, scheduled ones excepted), in the same order.
+	Deliveries []*RecordProgress `protobuf:"bytes,3,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// Its retry copies (%RETRY%<group>), oldest first.
+	Retries []*RecordProgress `protobuf:"bytes,4,rep,name=retries,proto3" json:"retries,omitempty"`
+	// Its dead letters (%DLQ%<group>); consumed means re-driven.
+	DeadLetters   []*RecordProgress `protobuf:"bytes,5,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupTrace) Reset() {
+	*x = GroupTrace{}
+	mi := &file_proxypb_proxy_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupTrace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupTrace) ProtoMessage() {}
+
+func (x *GroupTrace) ProtoReflect() protoreflect.Message {
+	mi := &file_proxypb_proxy_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupTrace.ProtoReflect.Descriptor instead.
+func (*GroupTrace) Descriptor() ([]byte, []int) {
+	return file_proxypb_proxy_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GroupTrace) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupTrace) GetSubscribed() bool {
+	if x != nil {
+		return x.Subscribed
+	}
+	return false
+}
+
+func (x *GroupTrace) GetDeliveries() []*RecordProgress {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *GroupTrace) GetRetries() []*RecordProgress {
+	if x != nil {
+		return x.Retries
+	}
+	return nil
+}
+
+func (x *GroupTrace) GetDeadLetters() []*RecordProgress {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
+type RecordProgress struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Record *TracedRecord          `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	// The group's committed offset of the record's queue; -1: none.
+	CommittedOffset int64 `protobuf:"varint,2,opt,name=committed_offset,json=committedOffset,proto3" json:"committed_offset,omitempty"`
+	// The committed offset is past the record: consumed (or skipped by an
+	// offset reset).
+	Consumed bool `protobuf:"varint,3,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	// When it moved past: after consumed_after and by consumed_by (0: the
+	// broker does not remember; it keeps recent moves since it started).
+	ConsumedAfterUnixNano int64 `protobuf:"varint,4,opt,name=consumed_after_unix_nano,json=consumedAfterUnixNano,proto3" json:"consumed_after_unix_nano,omitempty"`
+	ConsumedByUnixNano    int64 `protobuf:"varint,5,opt,name=consumed_by_unix_nano,json=consumedByUnixNano,proto3" json:"consumed_by_unix_nano,omitempty"`
+	// The committed offset was copied from another DC's, not moved by
+	// consumers of this DC.
+	Synced bool `protobuf:"varint,6,opt,name=synced,proto3" json:"synced,omitempty"`
+	// Delivered and not yet acked: attempt is the delivery count.
+	InFlight               bool  `protobuf:"varint,7,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Attempt                int32 `protobuf:"varint,8,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	InvisibleUntilUnixNano int64 `protobuf:"varint,9,opt,name=invisible_until_unix_nano,json=invisibleUntilUnixNano,proto3" json:"invisible_until_unix_nano,omitempty"`
+	// Acked (or handed to the retry topic) while an earlier message holds
+	// the committed offset back.
+	Settled       bool `protobuf:"varint,10,opt,name=settled,proto3" json:"settled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordProgress) Reset() {
+	*x = RecordProgress{}
+	mi := &file_proxypb_proxy_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordProgress) ProtoMessage() {}
+
+func (x *RecordProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_proxypb_proxy_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordProgress.ProtoReflect.Descriptor instead.
+func (*RecordProgress) Descriptor() ([]byte, []int) {
+	return file_proxypb_proxy_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RecordProgress) GetRecord() *TracedRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *RecordProgress) GetCommittedOffset() int64 {
+	if x != nil {
+		return x.CommittedOffset
+	}
+	return 0
+}
+
+func (x *RecordProgress) GetConsumed() bool {
+	if x != nil {
+		return x.Consumed
+	}
+	return false
+}
+
+func (x *RecordProgress) GetConsumedAfterUnixNano() int64 {
+	if x != nil {
+		return x.ConsumedAfterUnixNano
+	}
+	return 0
+}
+
+func (x *RecordProgress) GetConsumedByUnixNano() int64 {
+	if x != nil {
+		return x.ConsumedByUnixNano
+	}
+	return 0
+}
+
+func (x *RecordProgress) GetSynced() bool {
+	if x != nil {
+		return x.Synced
+	}
+	return false
+}
+
+func (x *RecordProgress) GetInFlight() bool {
+	if x != nil {
+		return x.InFlight
+	}
+	return false
+}
+
+func (x *RecordProgress) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *RecordProgress) GetInvisibleUntilUnixNano() int64 {
+	if x != nil {
+		return x.InvisibleUntilUnixNano
+	}
+	return 0
+}
+
+func (x *RecordProgress) GetSettled() bool {
+	if x != nil {
+		return x.Settled
+	}
+	return false
+}
+
 var File_proxypb_proxy_proto protoreflect.FileDescriptor
 
 const file_proxypb_proxy_proto_rawDesc = "" +
@@ -1668,11 +2263,69 @@ const file_proxypb_proxy_proto_rawDesc = "" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\"8\n" +
 	"\x1aRedriveDeadLettersResponse\x12\x1a\n" +
-	"\bredriven\x18\x01 \x01(\x05R\bredriven*]\n" +
+	"\bredriven\x18\x01 \x01(\x05R\bredriven\"p\n" +
+	"\x13TraceMessageRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12!\n" +
+	"\fmax_messages\x18\x04 \x01(\x05R\vmaxMessages\"r\n" +
+	"\x14TraceMessageResponse\x128\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1c.duomq.proxy.v1.MessageTraceR\bmessages\x12 \n" +
+	"\vunreachable\x18\x02 \x03(\tR\vunreachable\"\xbf\x02\n" +
+	"\fMessageTrace\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\x12\x10\n" +
+	"\x03tag\x18\x04 \x01(\tR\x03tag\x12\x17\n" +
+	"\aborn_dc\x18\x05 \x01(\tR\x06bornDc\x12-\n" +
+	"\x13born_time_unix_nano\x18\x06 \x01(\x03R\x10bornTimeUnixNano\x12/\n" +
+	"\x14deliver_at_unix_nano\x18\a \x01(\x03R\x11deliverAtUnixNano\x126\n" +
+	"\arecords\x18\b \x03(\v2\x1c.duomq.proxy.v1.TracedRecordR\arecords\x122\n" +
+	"\x06groups\x18\t \x03(\v2\x1a.duomq.proxy.v1.GroupTraceR\x06groups\"\xac\x03\n" +
+	"\fTracedRecord\x12\x0e\n" +
+	"\x02dc\x18\x01 \x01(\tR\x02dc\x12\x16\n" +
+	"\x06broker\x18\x02 \x01(\tR\x06broker\x12\x1b\n" +
+	"\tstored_in\x18\x03 \x01(\tR\bstoredIn\x12\x19\n" +
+	"\bqueue_id\x18\x04 \x01(\rR\aqueueId\x12\x16\n" +
+	"\x06offset\x18\x05 \x01(\x03R\x06offset\x12\x0e\n" +
+	"\x02id\x18\x06 \x01(\tR\x02id\x12/\n" +
+	"\x14store_time_unix_nano\x18\a \x01(\x03R\x11storeTimeUnixNano\x12\x14\n" +
+	"\x05epoch\x18\b \x01(\x04R\x05epoch\x12\x1e\n" +
+	"\n" +
+	"replicated\x18\t \x01(\bR\n" +
+	"replicated\x125\n" +
+	"\x17replicated_at_unix_nano\x18\n" +
+	" \x01(\x03R\x14replicatedAtUnixNano\x12'\n" +
+	"\x0freconsume_times\x18\v \x01(\x05R\x0ereconsumeTimes\x12\x1c\n" +
+	"\tscheduled\x18\f \x01(\bR\tscheduled\x12/\n" +
+	"\x14deliver_at_unix_nano\x18\r \x01(\x03R\x11deliverAtUnixNano\"\xff\x01\n" +
+	"\n" +
+	"GroupTrace\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1e\n" +
+	"\n" +
+	"subscribed\x18\x02 \x01(\bR\n" +
+	"subscribed\x12>\n" +
+	"\n" +
+	"deliveries\x18\x03 \x03(\v2\x1e.duomq.proxy.v1.RecordProgressR\n" +
+	"deliveries\x128\n" +
+	"\aretries\x18\x04 \x03(\v2\x1e.duomq.proxy.v1.RecordProgressR\aretries\x12A\n" +
+	"\fdead_letters\x18\x05 \x03(\v2\x1e.duomq.proxy.v1.RecordProgressR\vdeadLetters\"\x9d\x03\n" +
+	"\x0eRecordProgress\x124\n" +
+	"\x06record\x18\x01 \x01(\v2\x1c.duomq.proxy.v1.TracedRecordR\x06record\x12)\n" +
+	"\x10committed_offset\x18\x02 \x01(\x03R\x0fcommittedOffset\x12\x1a\n" +
+	"\bconsumed\x18\x03 \x01(\bR\bconsumed\x127\n" +
+	"\x18consumed_after_unix_nano\x18\x04 \x01(\x03R\x15consumedAfterUnixNano\x121\n" +
+	"\x15consumed_by_unix_nano\x18\x05 \x01(\x03R\x12consumedByUnixNano\x12\x16\n" +
+	"\x06synced\x18\x06 \x01(\bR\x06synced\x12\x1b\n" +
+	"\tin_flight\x18\a \x01(\bR\binFlight\x12\x18\n" +
+	"\aattempt\x18\b \x01(\x05R\aattempt\x129\n" +
+	"\x19invisible_until_unix_nano\x18\t \x01(\x03R\x16invisibleUntilUnixNano\x12\x18\n" +
+	"\asettled\x18\n" +
+	" \x01(\bR\asettled*]\n" +
 	"\vConsumeFrom\x12\x17\n" +
 	"\x13CONSUME_FROM_LATEST\x10\x00\x12\x19\n" +
 	"\x15CONSUME_FROM_EARLIEST\x10\x01\x12\x1a\n" +
-	"\x16CONSUME_FROM_TIMESTAMP\x10\x022\xa2\x06\n" +
+	"\x16CONSUME_FROM_TIMESTAMP\x10\x022\xfd\x06\n" +
 	"\x05Proxy\x12A\n" +
 	"\x04Send\x12\x1b.duomq.proxy.v1.SendRequest\x1a\x1c.duomq.proxy.v1.SendResponse\x12J\n" +
 	"\aReceive\x12\x1e.duomq.proxy.v1.ReceiveRequest\x1a\x1f.duomq.proxy.v1.ReceiveResponse\x12>\n" +
@@ -1683,7 +2336,8 @@ const file_proxypb_proxy_proto_rawDesc = "" +
 	"ResolveIDC\x12!.duomq.proxy.v1.ResolveIDCRequest\x1a\".duomq.proxy.v1.ResolveIDCResponse\x12V\n" +
 	"\vListClients\x12\".duomq.proxy.v1.ListClientsRequest\x1a#.duomq.proxy.v1.ListClientsResponse\x12b\n" +
 	"\x0fListDeadLetters\x12&.duomq.proxy.v1.ListDeadLettersRequest\x1a'.duomq.proxy.v1.ListDeadLettersResponse\x12k\n" +
-	"\x12RedriveDeadLetters\x12).duomq.proxy.v1.RedriveDeadLettersRequest\x1a*.duomq.proxy.v1.RedriveDeadLettersResponseB,Z*github.com/duomq/duomq/api/proxypb;proxypbb\x06proto3"
+	"\x12RedriveDeadLetters\x12).duomq.proxy.v1.RedriveDeadLettersRequest\x1a*.duomq.proxy.v1.RedriveDeadLettersResponse\x12Y\n" +
+	"\fTraceMessage\x12#.duomq.proxy.v1.TraceMessageRequest\x1a$.duomq.proxy.v1.TraceMessageResponseB,Z*github.com/duomq/duomq/api/proxypb;proxypbb\x06proto3"
 
 var (
 	file_proxypb_proxy_proto_rawDescOnce sync.Once
@@ -1698,7 +2352,7 @@ func file_proxypb_proxy_proto_rawDescGZIP() []byte {
 }
 
 var file_proxypb_proxy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proxypb_proxy_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_proxypb_proxy_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_proxypb_proxy_proto_goTypes = []any{
 	(ConsumeFrom)(0),                        // 0: duomq.proxy.v1.ConsumeFrom
 	(*Message)(nil),                         // 1: duomq.proxy.v1.Message
@@ -1724,10 +2378,16 @@ var file_proxypb_proxy_proto_goTypes = []any{
 	(*ListDeadLettersResponse)(nil),         // 21: duomq.proxy.v1.ListDeadLettersResponse
 	(*RedriveDeadLettersRequest)(nil),       // 22: duomq.proxy.v1.RedriveDeadLettersRequest
 	(*RedriveDeadLettersResponse)(nil),      // 23: duomq.proxy.v1.RedriveDeadLettersResponse
-	nil,                                     // 24: duomq.proxy.v1.Message.PropertiesEntry
+	(*TraceMessageRequest)(nil),             // 24: duomq.proxy.v1.TraceMessageRequest
+	(*TraceMessageResponse)(nil),            // 25: duomq.proxy.v1.TraceMessageResponse
+	(*MessageTrace)(nil),                    // 26: duomq.proxy.v1.MessageTrace
+	(*TracedRecord)(nil),                    // 27: duomq.proxy.v1.TracedRecord
+	(*GroupTrace)(nil),                      // 28: duomq.proxy.v1.GroupTrace
+	(*RecordProgress)(nil),                  // 29: duomq.proxy.v1.RecordProgress
+	nil,                                     // 30: duomq.proxy.v1.Message.PropertiesEntry
 }
 var file_proxypb_proxy_proto_depIdxs = []int32{
-	24, // 0: duomq.proxy.v1.Message.properties:type_name -> duomq.proxy.v1.Message.PropertiesEntry
+	30, // 0: duomq.proxy.v1.Message.properties:type_name -> duomq.proxy.v1.Message.PropertiesEntry
 	1,  // 1: duomq.proxy.v1.SendRequest.messages:type_name -> duomq.proxy.v1.Message
 	3,  // 2: duomq.proxy.v1.SendResponse.results:type_name -> duomq.proxy.v1.SendResult
 	0,  // 3: duomq.proxy.v1.ReceiveRequest.consume_from:type_name -> duomq.proxy.v1.ConsumeFrom
@@ -1737,29 +2397,38 @@ var file_proxypb_proxy_proto_depIdxs = []int32{
 	12, // 7: duomq.proxy.v1.ClientStatus.client:type_name -> duomq.proxy.v1.ClientInfo
 	18, // 8: duomq.proxy.v1.ListClientsResponse.clients:type_name -> duomq.proxy.v1.ClientStatus
 	1,  // 9: duomq.proxy.v1.ListDeadLettersResponse.messages:type_name -> duomq.proxy.v1.Message
-	2,  // 10: duomq.proxy.v1.Proxy.Send:input_type -> duomq.proxy.v1.SendRequest
-	5,  // 11: duomq.proxy.v1.Proxy.Receive:input_type -> duomq.proxy.v1.ReceiveRequest
-	8,  // 12: duomq.proxy.v1.Proxy.Ack:input_type -> duomq.proxy.v1.AckRequest
-	10, // 13: duomq.proxy.v1.Proxy.ChangeInvisibleDuration:input_type -> duomq.proxy.v1.ChangeInvisibleDurationRequest
-	13, // 14: duomq.proxy.v1.Proxy.Heartbeat:input_type -> duomq.proxy.v1.HeartbeatRequest
-	15, // 15: duomq.proxy.v1.Proxy.ResolveIDC:input_type -> duomq.proxy.v1.ResolveIDCRequest
-	17, // 16: duomq.proxy.v1.Proxy.ListClients:input_type -> duomq.proxy.v1.ListClientsRequest
-	20, // 17: duomq.proxy.v1.Proxy.ListDeadLetters:input_type -> duomq.proxy.v1.ListDeadLettersRequest
-	22, // 18: duomq.proxy.v1.Proxy.RedriveDeadLetters:input_type -> duomq.proxy.v1.RedriveDeadLettersRequest
-	4,  // 19: duomq.proxy.v1.Proxy.Send:output_type -> duomq.proxy.v1.SendResponse
-	7,  // 20: duomq.proxy.v1.Proxy.Receive:output_type -> duomq.proxy.v1.ReceiveResponse
-	9,  // 21: duomq.proxy.v1.Proxy.Ack:output_type -> duomq.proxy.v1.AckResponse
-	11, // 22: duomq.proxy.v1.Proxy.ChangeInvisibleDuration:output_type -> duomq.proxy.v1.ChangeInvisibleDurationResponse
-	14, // 23: duomq.proxy.v1.Proxy.Heartbeat:output_type -> duomq.proxy.v1.HeartbeatResponse
-	16, // 24: duomq.proxy.v1.Proxy.ResolveIDC:output_type -> duomq.proxy.v1.ResolveIDCResponse
-	19, // 25: duomq.proxy.v1.Proxy.ListClients:output_type -> duomq.proxy.v1.ListClientsResponse
-	21, // 26: duomq.proxy.v1.Proxy.ListDeadLetters:output_type -> duomq.proxy.v1.ListDeadLettersResponse
-	23, // 27: duomq.proxy.v1.Proxy.RedriveDeadLetters:output_type -> duomq.proxy.v1.RedriveDeadLettersResponse
-	19, // [19:28] is the sub-list for method output_type
-	10, // [10:19] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	26, // 10: duomq.proxy.v1.TraceMessageResponse.messages:type_name -> duomq.proxy.v1.MessageTrace
+	27, // 11: duomq.proxy.v1.MessageTrace.records:type_name -> duomq.proxy.v1.TracedRecord
+	28, // 12: duomq.proxy.v1.MessageTrace.groups:type_name -> duomq.proxy.v1.GroupTrace
+	29, // 13: duomq.proxy.v1.GroupTrace.deliveries:type_name -> duomq.proxy.v1.RecordProgress
+	29, // 14: duomq.proxy.v1.GroupTrace.retries:type_name -> duomq.proxy.v1.RecordProgress
+	29, // 15: duomq.proxy.v1.GroupTrace.dead_letters:type_name -> duomq.proxy.v1.RecordProgress
+	27, // 16: duomq.proxy.v1.RecordProgress.record:type_name -> duomq.proxy.v1.TracedRecord
+	2,  // 17: duomq.proxy.v1.Proxy.Send:input_type -> duomq.proxy.v1.SendRequest
+	5,  // 18: duomq.proxy.v1.Proxy.Receive:input_type -> duomq.proxy.v1.ReceiveRequest
+	8,  // 19: duomq.proxy.v1.Proxy.Ack:input_type -> duomq.proxy.v1.AckRequest
+	10, // 20: duomq.proxy.v1.Proxy.ChangeInvisibleDuration:input_type -> duomq.proxy.v1.ChangeInvisibleDurationRequest
+	13, // 21: duomq.proxy.v1.Proxy.Heartbeat:input_type -> duomq.proxy.v1.HeartbeatRequest
+	15, // 22: duomq.proxy.v1.Proxy.ResolveIDC:input_type -> duomq.proxy.v1.ResolveIDCRequest
+	17, // 23: duomq.proxy.v1.Proxy.ListClients:input_type -> duomq.proxy.v1.ListClientsRequest
+	20, // 24: duomq.proxy.v1.Proxy.ListDeadLetters:input_type -> duomq.proxy.v1.ListDeadLettersRequest
+	22, // 25: duomq.proxy.v1.Proxy.RedriveDeadLetters:input_type -> duomq.proxy.v1.RedriveDeadLettersRequest
+	24, // 26: duomq.proxy.v1.Proxy.TraceMessage:input_type -> duomq.proxy.v1.TraceMessageRequest
+	4,  // 27: duomq.proxy.v1.Proxy.Send:output_type -> duomq.proxy.v1.SendResponse
+	7,  // 28: duomq.proxy.v1.Proxy.Receive:output_type -> duomq.proxy.v1.ReceiveResponse
+	9,  // 29: duomq.proxy.v1.Proxy.Ack:output_type -> duomq.proxy.v1.AckResponse
+	11, // 30: duomq.proxy.v1.Proxy.ChangeInvisibleDuration:output_type -> duomq.proxy.v1.ChangeInvisibleDurationResponse
+	14, // 31: duomq.proxy.v1.Proxy.Heartbeat:output_type -> duomq.proxy.v1.HeartbeatResponse
+	16, // 32: duomq.proxy.v1.Proxy.ResolveIDC:output_type -> duomq.proxy.v1.ResolveIDCResponse
+	19, // 33: duomq.proxy.v1.Proxy.ListClients:output_type -> duomq.proxy.v1.ListClientsResponse
+	21, // 34: duomq.proxy.v1.Proxy.ListDeadLetters:output_type -> duomq.proxy.v1.ListDeadLettersResponse
+	23, // 35: duomq.proxy.v1.Proxy.RedriveDeadLetters:output_type -> duomq.proxy.v1.RedriveDeadLettersResponse
+	25, // 36: duomq.proxy.v1.Proxy.TraceMessage:output_type -> duomq.proxy.v1.TraceMessageResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_proxypb_proxy_proto_init() }
@@ -1773,7 +2442,7 @@ func file_proxypb_proxy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxypb_proxy_proto_rawDesc), len(file_proxypb_proxy_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

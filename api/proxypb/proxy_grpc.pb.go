@@ -36,6 +36,7 @@ const (
 	Proxy_ListClients_FullMethodName             = "/duomq.proxy.v1.Proxy/ListClients"
 	Proxy_ListDeadLetters_FullMethodName         = "/duomq.proxy.v1.Proxy/ListDeadLetters"
 	Proxy_RedriveDeadLetters_FullMethodName      = "/duomq.proxy.v1.Proxy/RedriveDeadLetters"
+	Proxy_TraceMessage_FullMethodName            = "/duomq.proxy.v1.Proxy/TraceMessage"
 )
 
 // ProxyClient is the client API for Proxy service.
@@ -64,6 +65,11 @@ type ProxyClient interface {
 	ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error)
 	// RedriveDeadLetters sends dead letters back to their original topic.
 	RedriveDeadLetters(ctx context.Context, in *RedriveDeadLettersRequest, opts ...grpc.CallOption) (*RedriveDeadLettersResponse, error)
+	// TraceMessage finds a message's records on every broker of every DC
+	// (by id, or the newest messages carrying a key in a topic) and what
+	// each consumer group did with them: where it was stored, replicated,
+	// delivered, retried and dead-lettered. Bodies are not returned.
+	TraceMessage(ctx context.Context, in *TraceMessageRequest, opts ...grpc.CallOption) (*TraceMessageResponse, error)
 }
 
 type proxyClient struct {
@@ -164,6 +170,16 @@ func (c *proxyClient) RedriveDeadLetters(ctx context.Context, in *RedriveDeadLet
 	return out, nil
 }
 
+func (c *proxyClient) TraceMessage(ctx context.Context, in *TraceMessageRequest, opts ...grpc.CallOption) (*TraceMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TraceMessageResponse)
+	err := c.cc.Invoke(ctx, Proxy_TraceMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProxyServer is the server API for Proxy service.
 // All implementations must embed UnimplementedProxyServer
 // for forward compatibility.
@@ -190,6 +206,11 @@ type ProxyServer interface {
 	ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error)
 	// RedriveDeadLetters sends dead letters back to their original topic.
 	RedriveDeadLetters(context.Context, *RedriveDeadLettersRequest) (*RedriveDeadLettersResponse, error)
+	// TraceMessage finds a message's records on every broker of every DC
+	// (by id, or the newest messages carrying a key in a topic) and what
+	// each consumer group did with them: where it was stored, replicated,
+	// delivered, retried and dead-lettered. Bodies are not returned.
+	TraceMessage(context.Context, *TraceMessageRequest) (*TraceMessageResponse, error)
 	mustEmbedUnimplementedProxyServer()
 }
 
@@ -226,6 +247,9 @@ func (UnimplementedProxyServer) ListDeadLetters(context.Context, *ListDeadLetter
 }
 func (UnimplementedProxyServer) RedriveDeadLetters(context.Context, *RedriveDeadLettersRequest) (*RedriveDeadLettersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RedriveDeadLetters not implemented")
+}
+func (UnimplementedProxyServer) TraceMessage(context.Context, *TraceMessageRequest) (*TraceMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TraceMessage not implemented")
 }
 func (UnimplementedProxyServer) mustEmbedUnimplementedProxyServer() {}
 func (UnimplementedProxyServer) testEmbeddedByValue()               {}
@@ -410,6 +434,24 @@ func _Proxy_RedriveDeadLetters_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Proxy_TraceMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TraceMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProxyServer).TraceMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Proxy_TraceMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProxyServer).TraceMessage(ctx, req.(*TraceMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Proxy_ServiceDesc is the grpc.ServiceDesc for Proxy service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -452,6 +494,10 @@ var Proxy_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RedriveDeadLetters",
 			Handler:    _Proxy_RedriveDeadLetters_Handler,
+		},
+		{
+			MethodName: "TraceMessage",
+			Handler:    _Proxy_TraceMessage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

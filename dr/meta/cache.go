@@ -29,7 +29,7 @@ import (
 type Cache struct {
 	s      *Store
 	log    *slog.Logger
-	ranges [4]watchRange
+	ranges [5]watchRange
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -48,9 +48,10 @@ type Cache struct {
 	ordered    map[string]versionedOrdered
 	traffic    Traffic
 	trafficRev int64
-	alive      map[string]map[string]Alive // dc -> broker -> liveness record
-	watchRev   [4]int64                    // revision each watch has delivered everything up to
-	rev        int64                       // min(watchRev): the cache reflects etcd up to here
+	alive      map[string]map[string]Alive  // dc -> broker -> liveness record
+	members    map[string]map[string]Member // dc -> broker -> registration
+	watchRev   [5]int64                     // revision each watch has delivered everything up to
+	rev        int64                        // min(watchRev): the cache reflects etcd up to here
 	revCh      chan struct{}
 	subs       map[int]chan struct{}
 	nextSub    int
@@ -86,15 +87,17 @@ func newCache(s *Store) *Cache {
 		done:  make(chan struct{}),
 	}
 	p := s.k.prefix
-	// Four ranges skip offsets/, controller/, consumers/, audit/ and
+	// Five ranges skip offsets/, controller/, consumers/, audit/ and
 	// drills/: offsets change every second and no reader of the cache
 	// needs them. The third range runs from ordered/ through topics/ to
-	// the traffic key; the last holds the brokers' liveness records.
-	c.ranges = [4]watchRange{
+	// the traffic key; the last two hold the brokers' liveness records
+	// and their registrations.
+	c.ranges = [5]watchRange{
 		{p + dirDCs, prefixEnd(p + dirDCs)},
 		{p + dirGroups, prefixEnd(p + dirGroups)},
 		{p + dirOrdered, p + keyTraffic + "\x00"},
 		{p + KeyAlive, prefixEnd(p + KeyAlive)},
+		{p + KeyMembers, prefixEnd(p + KeyMembers)},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
@@ -282,7 +285,11 @@ func sortedValues[T any](m map[string]T, clone func(T) T) []T {
 func (c *Cache) applyLocked(kv *mvccpb.KeyValue, deleted bool) {
 	key := string(kv.Key)
 	if rest, ok := strings.CutPrefix(key, c.s.k.abs(KeyAlive)); ok {
-		c.applyAliveLocked(key, rest, kv.Value, deleted)
+		applyPerDC(c, c.alive, key, rest, kv.Value, deleted)
+		return
+	}
+	if rest, ok := strings.CutPrefix(key, c.s.k.abs(KeyMembers)); ok {
+		applyPerDC(c, c.members, key, rest, kv.Value, deleted)
 		return
 	}
 	dir, name, ok := c.s.k.parse(key)
@@ -313,26 +320,35 @@ func (c *Cache) applyLocked(kv *mvccpb.KeyValue, deleted bool) {
 	}
 }
 
-// applyAliveLocked applies alive/<dc>/<broker>; c.mu is held.
-func (c *Cache) applyAliveLocked(key, rest string, val []byte, deleted bool) {
+// applyPerDC applies <prefix><dc>/<broker> (alive/ or members/) to m, a
+// record per broker per DC; c.mu is held.
+func applyPerDC[T any](c *Cache, m map[string]map[string]T, key, rest string, val []byte, deleted bool) {
 	dc, name, ok := strings.Cut(rest, "/")
 	if !ok {
 		return
 	}
-	var a Alive
-	if deleted || !c.decodeOK(key, val, &a) {
-		delete(c.alive[dc], name)
+	var v T
+	if deleted || !c.decodeOK(key, val, &v) {
+		delete(m[dc], name)
 		return
 	}
-	if c.alive[dc] == nil {
-		c.alive[dc] = map[string]Alive{}
+	if m[dc] == nil {
+		m[dc] = map[string]T{}
 	}
-	c.alive[dc][name] = a
+	m[dc][name] = v
+}
+
+// Placement returns dc's placement of replicated queues (see Place): its
+// registered brokers, sorted by name, each with its liveness record when
+// it is live. Proxies, replicators and the controller share it.
+func (c *Cache) Placement(dc string) []Slot {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return placement(c.members[dc], c.alive[dc])
 }
 
 // Brokers returns the live brokers of dc (their liveness records),
-// sorted by name: the placement of ordered queues (queue q on broker
-// q mod n) that proxies, replicators and the controller share.
+// sorted by name.
 func (c *Cache) Brokers(dc string) []Alive {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -367,6 +383,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 		clientv3.OpGet(k.dir(dirOrdered), clientv3.WithPrefix()),
 		clientv3.OpGet(k.traffic()),
 		clientv3.OpGet(k.abs(KeyAlive), clientv3.WithPrefix()),
+		clientv3.OpGet(k.abs(KeyMembers), clientv3.WithPrefix()),
 	}, nil)
 	if err != nil {
 		return 0, err
@@ -380,6 +397,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 	c.ordered = make(map[string]versionedOrdered)
 	c.traffic, c.trafficRev = Traffic{}, 0
 	c.alive = make(map[string]map[string]Alive)
+	c.members = make(map[string]map[string]Member)
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
 			c.applyLocked(kv, false)

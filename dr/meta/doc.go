@@ -13,8 +13,8 @@
 //	| key                                    | value                                                          | written by                      |
 //	| -------------------------------------- | -------------------------------------------------------------- | ------------------------------- |
 //	| dcs/<dc>                               | name, cidrs, state active|draining|down, updated_by/at         | PutDC, SetDCState               |
-//	| topics/<topic>                         | name, ordered, queues, primary, replication, retention_age,    | CreateTopic, UpdateTopic,       |
-//	|                                        | max_message_bytes                                              | DeleteTopic                     |
+//	| topics/<topic>                         | name, ordered, queues, primary, replication, sync_policy,      | CreateTopic, UpdateTopic,       |
+//	|                                        | retention_age, max_message_bytes                               | DeleteTopic                     |
 //	| groups/<group>                         | name, subscriptions [{topic, tags}], max_retries, mode,        | CreateGroup, UpdateGroup,       |
 //	|                                        | ordered                                                        | DeleteGroup                     |
 //	| ordered/<topic>                        | topic, primary, epoch: the fencing token of an ordered topic   | CreateTopic (epoch 1),          |

@@ -26,6 +26,15 @@ const (
 	// KeyAlive is the prefix of broker liveness records alive/<dc>/<broker>
 	// (type Alive), each under its broker's lease.
 	KeyAlive = "alive/"
+	// KeyProxies is the prefix of proxy liveness records
+	// proxies/<dc>/<proxy-id>, each under its proxy's presence lease: the
+	// controller counts a DC's live proxies (min-live-proxies).
+	KeyProxies = "proxies/"
+	// KeyMembers is the prefix of broker registrations
+	// members/<dc>/<broker> (type Member): written when a broker first
+	// registers and kept until an operator forgets the broker, so the
+	// placement of queues does not shift when a broker dies.
+	KeyMembers = "members/"
 	// KeyAudit is the prefix of the controller's audit log:
 	// audit/<zero-padded unix nanoseconds>.
 	KeyAudit = "audit/"

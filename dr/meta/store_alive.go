@@ -3,7 +3,9 @@ package meta
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -11,7 +13,8 @@ import (
 )
 
 // PutAlive writes a broker's liveness record under lease (granted by the
-// caller, who keeps it alive).
+// caller, who keeps it alive) and, the first time, its registration in
+// its DC (type Member), which outlives the lease.
 func (s *Store) PutAlive(ctx context.Context, lease clientv3.LeaseID, a Alive) error {
 	if err := checkName(names.DC, a.DC); err != nil {
 		return err
@@ -23,9 +26,16 @@ func (s *Store) PutAlive(ctx context.Context, lease clientv3.LeaseID, a Alive) e
 	if err != nil {
 		return err
 	}
+	mval, err := encode(Member{Name: a.Name, DC: a.DC, Address: a.Address, Registered: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
-	_, err = s.cli.Put(ctx, s.k.abs(KeyAlive+a.DC+"/"+a.Name), val, clientv3.WithLease(lease))
+	akey, mkey := s.k.abs(KeyAlive+a.DC+"/"+a.Name), s.k.abs(KeyMembers+a.DC+"/"+a.Name)
+	put := clientv3.OpPut(akey, val, clientv3.WithLease(lease))
+	_, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(mkey), "=", 0)).
+		Then(put, clientv3.OpPut(mkey, mval)).Else(put).Commit()
 	if err != nil {
 		return s.fail("put alive", err)
 	}
@@ -52,4 +62,112 @@ func (s *Store) ListAlive(ctx context.Context) (map[string][]Alive, int64, error
 		sort.Slice(as, func(i, j int) bool { return as[i].Name < as[j].Name })
 	}
 	return out, rev, nil
+}
+
+// ListPlacement returns every DC's placement (see Place) and the revision
+// read.
+func (s *Store) ListPlacement(ctx context.Context) (map[string][]Slot, int64, error) {
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).Then(
+		clientv3.OpGet(s.k.abs(KeyMembers), clientv3.WithPrefix()),
+		clientv3.OpGet(s.k.abs(KeyAlive), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, 0, s.fail("list placement", err)
+	}
+	members, alive := map[string]map[string]Member{}, map[string]map[string]Alive{}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		var m Member
+		if err := json.Unmarshal(kv.Value, &m); err != nil {
+			s.log.Warn("skipping undecodable broker registration", "key", string(kv.Key), "err", err)
+			continue
+		}
+		if members[m.DC] == nil {
+			members[m.DC] = map[string]Member{}
+		}
+		members[m.DC][m.Name] = m
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		var a Alive
+		if err := json.Unmarshal(kv.Value, &a); err != nil {
+			continue
+		}
+		if alive[a.DC] == nil {
+			alive[a.DC] = map[string]Alive{}
+		}
+		alive[a.DC][a.Name] = a
+	}
+	out := map[string][]Slot{}
+	for dc := range members {
+		out[dc] = placement(members[dc], alive[dc])
+	}
+	for dc := range alive {
+		if _, ok := out[dc]; !ok {
+			out[dc] = placement(nil, alive[dc])
+		}
+	}
+	return out, resp.Header.Revision, nil
+}
+
+// ForgetBroker removes a broker's registration, so that it leaves its DC's
+// placement: the queues it held move to the brokers that remain (which do
+// not have their data). It fails while the broker is live.
+func (s *Store) ForgetBroker(ctx context.Context, dc, name string) (int64, error) {
+	if err := checkName(names.DC, dc); err != nil {
+		return 0, err
+	}
+	if err := checkName(names.Broker, name); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	mkey, akey := s.k.abs(KeyMembers+dc+"/"+name), s.k.abs(KeyAlive+dc+"/"+name)
+	resp, err := s.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(akey), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(mkey), ">", 0),
+	).Then(clientv3.OpDelete(mkey)).Else(clientv3.OpGet(akey), clientv3.OpGet(mkey)).Commit()
+	if err != nil {
+		return 0, s.fail("forget broker", err)
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
+			return 0, errorf(ErrInUse, "broker %s of %s is live: stop it before forgetting it", name, dc)
+		}
+		return 0, errorf(ErrNotFound, "broker %s of %s is not registered", name, dc)
+	}
+	return resp.Header.Revision, nil
+}
+
+// WaitRegistered waits until each DC of want has at least that many
+// brokers registered and live, polling etcd, or until ctx ends. Topologies
+// call it before they report ready: the placement of queues (Place) is
+// over the registered brokers, so a write made before the last broker
+// joined would see its queue move.
+func (s *Store) WaitRegistered(ctx context.Context, want map[string]int) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		all, _, err := s.ListPlacement(ctx)
+		missing := ""
+		for dc, n := range want {
+			live := 0
+			for _, sl := range all[dc] {
+				if sl.Live {
+					live++
+				}
+			}
+			if live < n {
+				missing = fmt.Sprintf("%s has %d of %d brokers registered", dc, live, n)
+			}
+		}
+		if err == nil && missing == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errorf(ErrUnavailable, "brokers not registered: %s (last error: %v)", missing, err)
+		case <-tick.C:
+		}
+	}
 }

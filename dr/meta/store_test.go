@@ -123,9 +123,21 @@ func testTopicRoundTrip(t *testing.T, cli *clientv3.Client) {
 	}
 
 	orders, _, _ := s.GetTopic(ctx, "orders")
-	if orders.Replication != ReplicationSync || orders.Primary != "idc-a" {
+	if orders.Replication != ReplicationSync || orders.Primary != "idc-a" || orders.SyncPolicy != SyncPolicyFail {
 		t.Fatalf("ordered defaults: %+v", orders)
 	}
+	if audit, _, _ := s.GetTopic(ctx, "audit"); audit.SyncPolicy != "" {
+		t.Fatalf("async topic got sync policy %q", audit.SyncPolicy)
+	}
+	must(t)(s.CreateTopic(ctx, Topic{Name: "ledger", Queues: 1, Replication: ReplicationSync, SyncPolicy: SyncPolicyDegrade}))
+	if ledger, _, _ := s.GetTopic(ctx, "ledger"); ledger.SyncPolicy != SyncPolicyDegrade {
+		t.Fatalf("sync policy %q stored, want degrade", ledger.SyncPolicy)
+	}
+	if resp, err := cli.Get(ctx, s.Key("topics/ledger")); err != nil || !strings.Contains(string(resp.Kvs[0].Value), `"sync_policy":"degrade"`) {
+		t.Fatalf("stored ledger %s, %v", resp.Kvs[0].Value, err)
+	}
+	_, err = s.DeleteTopic(ctx, "ledger")
+	must(t)(0, err)
 	o, orev, err := s.GetOrdered(ctx, "orders")
 	if err != nil || o != (Ordered{Topic: "orders", Primary: "idc-a", Epoch: 1}) {
 		t.Fatalf("GetOrdered = %+v, %v", o, err)
@@ -172,6 +184,8 @@ func testTopicRefusals(t *testing.T, cli *clientv3.Client) {
 		{"zero queues", Topic{Name: "t", Queues: 0}, ErrInvalid, "queues 0"},
 		{"too many queues", Topic{Name: "t", Queues: 1025}, ErrInvalid, "queues 1025"},
 		{"bad replication", Topic{Name: "t", Queues: 1, Replication: "quorum"}, ErrInvalid, "replication"},
+		{"bad sync policy", Topic{Name: "t", Queues: 1, Replication: ReplicationSync, SyncPolicy: "best-effort"}, ErrInvalid, "use fail or degrade"},
+		{"sync policy without sync", Topic{Name: "t", Queues: 1, Replication: ReplicationAsync, SyncPolicy: SyncPolicyDegrade}, ErrInvalid, "replication sync only"},
 		{"ordered without primary", Topic{Name: "t", Queues: 1, Ordered: true}, ErrInvalid, "needs a primary"},
 		{"ordered bad primary", Topic{Name: "t", Queues: 1, Ordered: true, Primary: "a b"}, names.ErrInvalid, "primary"},
 		{"ordered unknown primary", Topic{Name: "t", Queues: 1, Ordered: true, Primary: "idc-z"}, ErrNotFound, "duomq dc put idc-z"},

@@ -51,6 +51,24 @@ const (
 	ReplicationSync Replication = "sync"
 )
 
+// SyncPolicy is what a sync-replicated topic's sends do while a follower
+// DC is out of the in-sync set (it lacked a record for longer than the
+// brokers' isr-timeout).
+type SyncPolicy string
+
+// Sync policies.
+const (
+	// SyncPolicyFail: sends fail (retryable) until the follower is back in
+	// sync, so an acked message is always in both DCs (RPO = 0). The
+	// default of sync topics.
+	SyncPolicyFail SyncPolicy = "fail"
+	// SyncPolicyDegrade: sends are acked by the in-sync followers alone,
+	// as with async replication, while a follower is out of sync; a
+	// message acked then may be only in the primary DC until the follower
+	// catches up.
+	SyncPolicyDegrade SyncPolicy = "degrade"
+)
+
 // Defaults and limits of the records.
 const (
 	// MaxQueues bounds a topic's queue count (as the broker does).
@@ -99,6 +117,9 @@ type Topic struct {
 	// ordered topics need sync or async (the follower copy is what
 	// failover promotes).
 	Replication Replication
+	// SyncPolicy applies to replication sync only (default fail there,
+	// empty otherwise).
+	SyncPolicy SyncPolicy
 	// RetentionAge is how long messages are kept (default 72h).
 	RetentionAge time.Duration
 	// MaxMessageBytes is the largest accepted body (default 4 MiB).
@@ -112,6 +133,7 @@ type topicJSON struct {
 	Queues          int         `json:"queues"`
 	Primary         string      `json:"primary,omitempty"`
 	Replication     Replication `json:"replication"`
+	SyncPolicy      SyncPolicy  `json:"sync_policy,omitempty"`
 	RetentionAge    string      `json:"retention_age,omitempty"`
 	MaxMessageBytes int64       `json:"max_message_bytes,omitempty"`
 }
@@ -120,7 +142,7 @@ type topicJSON struct {
 func (t Topic) MarshalJSON() ([]byte, error) {
 	j := topicJSON{
 		Name: t.Name, Ordered: t.Ordered, Queues: t.Queues, Primary: t.Primary,
-		Replication: t.Replication, MaxMessageBytes: t.MaxMessageBytes,
+		Replication: t.Replication, SyncPolicy: t.SyncPolicy, MaxMessageBytes: t.MaxMessageBytes,
 	}
 	if t.RetentionAge != 0 {
 		j.RetentionAge = t.RetentionAge.String()
@@ -144,7 +166,7 @@ func (t *Topic) UnmarshalJSON(b []byte) error {
 	}
 	*t = Topic{
 		Name: j.Name, Ordered: j.Ordered, Queues: j.Queues, Primary: j.Primary,
-		Replication: j.Replication, RetentionAge: age, MaxMessageBytes: j.MaxMessageBytes,
+		Replication: j.Replication, SyncPolicy: j.SyncPolicy, RetentionAge: age, MaxMessageBytes: j.MaxMessageBytes,
 	}
 	return nil
 }
@@ -262,4 +284,72 @@ type OffsetKey struct {
 type OffsetKV struct {
 	OffsetKey
 	Offset
+}
+
+// Member is a broker's registration in its DC: written when it first
+// registers and kept while it is down, until an operator forgets it
+// (Store.ForgetBroker). The registered brokers, not the live ones, make a
+// DC's placement, so a broker's death leaves its queues unavailable
+// rather than moving them to a broker that does not hold their data.
+type Member struct {
+	Name string `json:"name"`
+	DC   string `json:"dc"`
+	// Address is where the broker served when it first registered.
+	Address    string    `json:"address"`
+	Registered time.Time `json:"registered"`
+}
+
+// Slot is one place of a DC's placement: a registered broker and, when it
+// is live, its liveness record.
+type Slot struct {
+	Name  string
+	Live  bool
+	Alive Alive // zero unless Live
+}
+
+// Place is the slot of logical queue q in a DC's placement: queue q of a
+// replicated topic (ordered, or unordered with mirrors) lives on broker
+// q mod n of the DC's registered brokers sorted by name. It panics on an
+// empty placement; callers check for one first.
+func Place(slots []Slot, q int) Slot { return slots[q%len(slots)] }
+
+// AnyLive reports whether some slot of a placement is live (the DC has a
+// live broker).
+func AnyLive(slots []Slot) bool {
+	return slices.ContainsFunc(slots, func(s Slot) bool { return s.Live })
+}
+
+// placement builds a DC's slots from its registrations and liveness
+// records, sorted by name. A live broker not registered yet (its
+// registration is written with its first liveness record, so only a
+// broker of an older version) takes a slot too.
+func placement(members map[string]Member, alive map[string]Alive) []Slot {
+	byName := map[string]Slot{}
+	for name := range members {
+		byName[name] = Slot{Name: name}
+	}
+	for name, a := range alive {
+		byName[name] = Slot{Name: name, Live: true, Alive: a}
+	}
+	return sortedValues(byName, func(s Slot) Slot { return s })
+}
+
+// GroupQueuesMirrored reports whether a group's retry and dead-letter
+// queues (%RETRY%<group>, %DLQ%<group>) are copied to the other DCs, as
+// the queues of replicated unordered topics are: the group is unordered
+// (ordered groups redeliver in place) and subscribes to a replicated topic
+// (or to no topic in particular). topic looks a topic up by name.
+func GroupQueuesMirrored(g Group, topic func(string) (Topic, bool)) bool {
+	if g.Ordered {
+		return false
+	}
+	if len(g.Subscriptions) == 0 {
+		return true
+	}
+	for _, name := range g.Topics() {
+		if t, ok := topic(name); ok && t.Replication != "" && t.Replication != ReplicationNone {
+			return true
+		}
+	}
+	return false
 }

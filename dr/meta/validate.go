@@ -62,6 +62,9 @@ func (t *Topic) normalize() {
 			t.Replication = ReplicationSync
 		}
 	}
+	if t.Replication == ReplicationSync && t.SyncPolicy == "" {
+		t.SyncPolicy = SyncPolicyFail
+	}
 	if t.RetentionAge == 0 {
 		t.RetentionAge = DefaultRetentionAge
 	}
@@ -81,6 +84,15 @@ func (t Topic) validate() error {
 	case ReplicationNone, ReplicationAsync, ReplicationSync:
 	default:
 		return invalid("topic %q: replication %q: use none, async or sync", t.Name, t.Replication)
+	}
+	switch t.SyncPolicy {
+	case SyncPolicyFail, SyncPolicyDegrade:
+		if t.Replication != ReplicationSync {
+			return invalid("topic %q: sync policy %q set with replication %s: it applies to replication sync only", t.Name, t.SyncPolicy, t.Replication)
+		}
+	case "":
+	default:
+		return invalid("topic %q: sync policy %q: use fail or degrade", t.Name, t.SyncPolicy)
 	}
 	if t.Ordered {
 		if t.Primary == "" {

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/duomq/duomq/api/brokerpb"
+	"github.com/duomq/duomq/internal/wanroute"
 )
 
 // maxRecvBytes admits a full fetch page (64 MiB) plus framing.
@@ -39,7 +40,7 @@ func (p *Pool) Client(addr string) (brokerpb.BrokerClient, error) {
 	cc, ok := p.conns[addr]
 	if !ok {
 		var err error
-		if cc, err = grpc.NewClient(addr, p.opts...); err != nil {
+		if cc, err = grpc.NewClient(wanroute.Rewrite(addr), p.opts...); err != nil {
 			return nil, err
 		}
 		p.conns[addr] = cc

@@ -20,10 +20,14 @@ import (
 
 // Site is one site's processes.
 type Site struct {
-	PID        int      `json:"pid"`
-	Etcd       string   `json:"etcd"`
-	Nameserver string   `json:"nameserver,omitempty"`
-	Brokers    []string `json:"brokers,omitempty"`
+	// PID is the site's core process (etcd member, nameserver, brokers,
+	// proxy); PIDs names every process of the site ("site" for the core,
+	// "controller", "replicator").
+	PID        int            `json:"pid"`
+	PIDs       map[string]int `json:"pids,omitempty"`
+	Etcd       string         `json:"etcd"`
+	Nameserver string         `json:"nameserver,omitempty"`
+	Brokers    []string       `json:"brokers,omitempty"`
 	// BrokerNames are the brokers' names, in the order of Brokers.
 	BrokerNames []string `json:"broker_names,omitempty"`
 	Proxy       string   `json:"proxy,omitempty"`
@@ -44,7 +48,29 @@ type File struct {
 	// DevAPI is the `duomq dev` supervisor's control endpoint (restart a
 	// site); empty for clusters it did not start.
 	DevAPI string `json:"dev_api,omitempty"`
-	Dir    string `json:"dir"`
+	// Compose describes a topology run by Docker Compose; drills then
+	// inject faults through Docker (containers and networks).
+	Compose *Compose `json:"compose,omitempty"`
+	Dir     string   `json:"dir"`
+}
+
+// Compose names a Compose project and, per site, its containers and the
+// network that joins the site to the others.
+type Compose struct {
+	// Project is the Compose project name; File the compose file.
+	Project string `json:"project"`
+	File    string `json:"file,omitempty"`
+	// Sites maps a site to its containers (component name to container
+	// name) and its inter-site network.
+	Sites map[string]ComposeSite `json:"sites"`
+}
+
+// ComposeSite is one site of a Compose topology.
+type ComposeSite struct {
+	Containers map[string]string `json:"containers"`
+	// WAN is the Docker network the site's containers reach other sites
+	// through; a partition disconnects them from it.
+	WAN string `json:"wan,omitempty"`
 }
 
 // Load reads and checks a cluster.json.

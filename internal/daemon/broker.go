@@ -61,7 +61,7 @@ type BrokerMeta struct {
 // RunBroker serves a broker until ctx ends, reconciled to the metadata
 // when bm has it.
 func RunBroker(ctx context.Context, pc BrokerProcess, bm BrokerMeta, d Deps) error {
-	logger := d.logger()
+	logger := d.componentLogger("broker", pc.Broker.DC)
 	reg := d.registry()
 	if bm.Store == nil && len(pc.Etcd) > 0 {
 		pm, closeMeta, err := openMeta(ctx, ProxyMeta{}, pc.Etcd, "broker", logger)
@@ -83,6 +83,7 @@ func RunBroker(ctx context.Context, pc BrokerProcess, bm BrokerMeta, d Deps) err
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(pc.Broker.MaxMessageBytes)+2<<20),
 		grpc.MaxSendMsgSize(broker.MaxPullBytes+2<<20),
+		grpc.UnaryInterceptor(logging.UnaryServerInterceptor(logger.With("broker", pc.Broker.Name), server.TraceIDOf)),
 	)
 	brokerpb.RegisterBrokerServer(gs, server.New(b))
 	b.Start(ctx)

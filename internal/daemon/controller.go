@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/duomq/duomq/dr/controller"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/dr/statuspage"
 	"github.com/duomq/duomq/internal/logging"
 	"github.com/duomq/duomq/internal/serve"
 )
@@ -82,13 +84,25 @@ func (pc ControllerProcess) token() (string, error) {
 	return tok, nil
 }
 
-// RunController serves a controller candidate until ctx ends: its API on
-// Listen (HTTPS with TLS files), /metrics on MetricsListen. store, when
-// not nil, is the metadata store to use; else RunController connects to
-// the configured etcd endpoints. Ready reports the API URL (HTTP) once the
-// candidate takes part in the election.
+// controllerHandler serves the status page under /ui/ (GET / redirects
+// there) without a token, and everything else through the API, which
+// checks the token.
+func controllerHandler(api http.Handler) http.Handler {
+	page := statuspage.Handler()
+	mux := http.NewServeMux()
+	mux.Handle(statuspage.Prefix, page)
+	mux.Handle("GET /{$}", page)
+	mux.Handle("/", api)
+	return mux
+}
+
+// RunController serves a controller candidate until ctx ends: its API and
+// its status page (/ui/) on Listen (HTTPS with TLS files), /metrics on
+// MetricsListen. store, when not nil, is the metadata store to use; else
+// RunController connects to the configured etcd endpoints. Ready reports
+// the API URL (HTTP) once the candidate takes part in the election.
 func RunController(ctx context.Context, pc ControllerProcess, store *meta.Store, d Deps) error {
-	logger := d.logger()
+	logger := d.componentLogger("controller", pc.Controller.Site)
 	reg := d.registry()
 	if err := pc.Validate(); err != nil {
 		return err
@@ -143,7 +157,7 @@ func RunController(ctx context.Context, pc ControllerProcess, store *meta.Store,
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve.HTTP(gctx, hl, api, 5*time.Second) })
+	g.Go(func() error { return serve.HTTP(gctx, hl, controllerHandler(api), 5*time.Second) })
 	g.Go(func() error { return serve.Metrics(gctx, ml, reg) })
 	g.Go(func() error { return c.Run(gctx) })
 	g.Go(func() error {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/duomq/duomq/internal/logging"
 )
 
 // Endpoints are the addresses a component bound.
@@ -32,6 +34,13 @@ func (d Deps) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return d.Logger
+}
+
+// componentLogger is a daemon's logger: every line names the component
+// and the site (the DC served; when empty, the caller's logger names it,
+// as a site runner does).
+func (d Deps) componentLogger(component, site string) *slog.Logger {
+	return logging.Component(d.logger(), component, site)
 }
 
 func (d Deps) registry() *prometheus.Registry {

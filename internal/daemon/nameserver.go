@@ -29,7 +29,7 @@ func DefaultNameserverProcess() NameserverProcess {
 
 // RunNameserver serves a nameserver until ctx ends.
 func RunNameserver(ctx context.Context, pc NameserverProcess, d Deps) error {
-	logger := d.logger()
+	logger := d.componentLogger("nameserver", pc.Nameserver.DC)
 	reg := d.registry()
 	ns, err := nameserver.New(pc.Nameserver, logger, reg)
 	if err != nil {

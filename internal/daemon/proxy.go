@@ -38,7 +38,7 @@ type ProxyMeta struct {
 
 // RunProxy serves a proxy until ctx ends.
 func RunProxy(ctx context.Context, pc ProxyProcess, pm ProxyMeta, d Deps) error {
-	logger := d.logger()
+	logger := d.componentLogger("proxy", pc.Proxy.DC)
 	reg := d.registry()
 	cfg := pc.Proxy
 	if err := cfg.Validate(); err != nil {
@@ -64,7 +64,7 @@ func RunProxy(ctx context.Context, pc ProxyProcess, pm ProxyMeta, d Deps) error 
 		defer rc.Close()
 		routes[dc] = rc
 	}
-	presence := proxy.NewEtcdPresence(pm.Store.Client(), pm.Store.Key(meta.KeyConsumers), cfg.DC, cfg.ID, cfg.ConsumerTTL, logger)
+	presence := proxy.NewEtcdPresence(pm.Store.Client(), pm.Store.Key(meta.KeyConsumers), pm.Store.Key(meta.KeyProxies), cfg.DC, cfg.ID, cfg.ConsumerTTL, logger)
 	p, err := proxy.New(cfg, proxy.Deps{Meta: pm.Cache, Ordered: pm.Store, Routes: routes, Presence: presence, Logger: logger, Registerer: reg})
 	if err != nil {
 		return err

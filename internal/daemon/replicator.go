@@ -31,7 +31,7 @@ func DefaultReplicatorProcess() ReplicatorProcess {
 
 // RunReplicator runs a replicator until ctx ends.
 func RunReplicator(ctx context.Context, pc ReplicatorProcess, pm ProxyMeta, d Deps) error {
-	logger := d.logger()
+	logger := d.componentLogger("replicator", pc.Replicator.DC)
 	reg := d.registry()
 	if err := pc.Replicator.Validate(); err != nil {
 		return err

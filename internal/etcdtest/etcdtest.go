@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -34,6 +36,9 @@ type Cluster struct {
 	mu      sync.Mutex
 	members []*member.Member // nil while killed
 	clients []*clientv3.Client
+	// held keeps a killed member's fixed ports bound until its restart,
+	// so that no other process's component takes them meanwhile.
+	held map[int][]net.Listener
 }
 
 // NewCluster starts an n-member cluster and registers its cleanup on t.
@@ -182,6 +187,38 @@ func (c *Cluster) Kill(i int) {
 	c.mu.Unlock()
 	if m != nil {
 		m.HardStop()
+		c.hold(i)
+	}
+}
+
+// hold binds member i's client and peer ports (best effort).
+func (c *Cluster) hold(i int) {
+	var ls []net.Listener
+	for _, raw := range []string{c.cfgs[i].ClientURL, c.cfgs[i].PeerURL} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue
+		}
+		if l, err := net.Listen("tcp", u.Host); err == nil {
+			ls = append(ls, l)
+		}
+	}
+	c.mu.Lock()
+	if c.held == nil {
+		c.held = map[int][]net.Listener{}
+	}
+	c.held[i] = ls
+	c.mu.Unlock()
+}
+
+// release lets go of member i's held ports.
+func (c *Cluster) release(i int) {
+	c.mu.Lock()
+	ls := c.held[i]
+	delete(c.held, i)
+	c.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
 	}
 }
 
@@ -194,7 +231,19 @@ func (c *Cluster) Restart(t testing.TB, i int) {
 	}
 	cfg := c.cfgs[i]
 	cfg.ClusterState = member.StateExisting
-	m, err := member.Start(context.Background(), cfg)
+	c.release(i)
+	// Between the release and the member's bind another test process may
+	// probe the port (freeport binds a candidate for an instant): a bind
+	// that fails with "address already in use" is tried again for a while.
+	var m *member.Member
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		m, err = member.Start(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // the other process lets go of the port on its own
+	}
 	if err != nil {
 		t.Fatalf("etcdtest: restart member %s: %v", cfg.Name, err)
 	}
@@ -237,7 +286,14 @@ func (c *Cluster) cleanup() {
 	for i := range c.members {
 		c.members[i] = nil
 	}
+	held := c.held
+	c.held = nil
 	c.mu.Unlock()
+	for _, ls := range held {
+		for _, l := range ls {
+			l.Close()
+		}
+	}
 	for _, cli := range clients {
 		cli.Close()
 	}

@@ -22,7 +22,9 @@ const (
 	RetryPrefix = "%RETRY%"
 	DLQPrefix   = "%DLQ%"
 	// MirrorPrefix starts %MIRROR%<dc>%<topic>: another DC's queues of a
-	// replicated unordered topic, copied at the same offsets.
+	// replicated unordered topic, copied at the same offsets; or, with
+	// <topic> a group's %RETRY%<group> or %DLQ%<group>, another DC's retry
+	// and dead-letter queues of an unordered group, one queue per broker.
 	MirrorPrefix = "%MIRROR%"
 )
 
@@ -36,10 +38,21 @@ func ParseMirror(name string) (dc, topic string, ok bool) {
 		return "", "", false
 	}
 	dc, topic, ok = strings.Cut(rest, "%")
-	if !ok || check("dc", dc) != nil || check("topic", topic) != nil {
+	if !ok || check("dc", dc) != nil || strings.HasPrefix(topic, MirrorPrefix) || Topic(topic) != nil {
 		return "", "", false
 	}
 	return dc, topic, true
+}
+
+// GroupQueue reports whether topic is a group's retry or dead-letter
+// topic, and the group.
+func GroupQueue(topic string) (group string, ok bool) {
+	for _, p := range []string{RetryPrefix, DLQPrefix} {
+		if g, found := strings.CutPrefix(topic, p); found && check("group", g) == nil {
+			return g, true
+		}
+	}
+	return "", false
 }
 
 // Topic reports whether name is a valid topic name: a user name, or a

@@ -54,7 +54,20 @@ func TestMirrorTopic(t *testing.T) {
 	if dc, topic, ok := ParseMirror(name); !ok || dc != "idc-a" || topic != "clicks" {
 		t.Fatalf("ParseMirror(%s) = %s %s %v", name, dc, topic, ok)
 	}
-	for _, bad := range []string{"%MIRROR%", "%MIRROR%idc-a", "%MIRROR%idc-a%", "%MIRROR%%clicks", "%MIRROR%idc a%clicks", "%MIRROR%idc-a%cl%icks"} {
+	for _, g := range []string{RetryTopic("stats"), DLQTopic("stats")} {
+		name := MirrorTopic("idc-a", g)
+		if dc, topic, ok := ParseMirror(name); !ok || dc != "idc-a" || topic != g || Topic(name) != nil {
+			t.Fatalf("ParseMirror(%s) = %s %s %v; Topic: %v", name, dc, topic, ok, Topic(name))
+		}
+		if group, ok := GroupQueue(g); !ok || group != "stats" {
+			t.Fatalf("GroupQueue(%s) = %s %v", g, group, ok)
+		}
+	}
+	if _, ok := GroupQueue("clicks"); ok {
+		t.Fatal("GroupQueue(clicks) ok")
+	}
+	for _, bad := range []string{"%MIRROR%", "%MIRROR%idc-a", "%MIRROR%idc-a%", "%MIRROR%%clicks", "%MIRROR%idc a%clicks", "%MIRROR%idc-a%cl%icks",
+		"%MIRROR%idc-a%%MIRROR%idc-b%clicks", "%MIRROR%idc-a%%RETRY%", "%MIRROR%idc-a%%OTHER%g"} {
 		if Topic(bad) == nil {
 			t.Errorf("%q accepted", bad)
 		}

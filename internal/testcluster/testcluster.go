@@ -126,6 +126,15 @@ func New(t testing.TB, opts Options) *Cluster {
 			t.Fatalf("testcluster: %s: %v", dc, err)
 		}
 	}
+	want := map[string]int{}
+	for _, dc := range c.DCs() {
+		want[dc] = opts.BrokersPerDC
+	}
+	// A DC's placement of queues is over its registered brokers: a test
+	// that wrote before the last broker joined would see its queues move.
+	if err := c.store.WaitRegistered(ctx, want); err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
 	for _, dc := range c.DCs() {
 		if err := c.startProxy(dc); err != nil {
 			t.Fatalf("testcluster: proxy of %s: %v", dc, err)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/duomq/duomq/api/brokerpb"
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
@@ -45,6 +47,15 @@ func TestCluster(t *testing.T) {
 		if _, err := px.Ack(ctx, &proxypb.AckRequest{Group: "g", Topic: "smoke", ReceiptHandle: got.Messages[0].ReceiptHandle}); err != nil {
 			t.Fatalf("ack through %s: %v", dc, err)
 		}
+	}
+
+	// Each proxy keeps a liveness record in its DC (the controller counts
+	// live proxies with min-live-proxies).
+	for _, dc := range c.DCs() {
+		testcluster.Eventually(t, func() bool {
+			resp, err := c.Meta().Client().Get(ctx, c.Meta().Key(meta.KeyProxies+dc+"/"), clientv3.WithPrefix(), clientv3.WithCountOnly())
+			return err == nil && resp.Count == 1
+		}, "one proxy liveness record in %s", dc)
 	}
 
 	addr := c.Brokers(testcluster.DCA)[0]

@@ -15,7 +15,7 @@
 //     cluster with an empty data directory.
 //   - etcd's zap logger is bridged to the *slog.Logger of the Config at warn
 //     level and above (or discarded when Logger is nil), so etcd never writes
-//     to stderr on its own.
+//     to stderr on its own; its lines carry component=meta, subsystem=etcd.
 //   - etcd registers its server metrics on the global Prometheus registry at
 //     package init, once per process, and every member in the process shares
 //     them. Several members therefore run in one process (tests) without

@@ -7,17 +7,20 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/duomq/duomq/internal/logging"
 )
 
 // zapLogger returns the logger etcd uses: a bridge to l at warn and above,
 // or a no-op logger when l is nil. etcd logs at info on every election and
-// snapshot; those are not worth a line in duomq's logs.
+// snapshot; those are not worth a line in duomq's logs. Its lines are the
+// meta component's, subsystem etcd; the caller's logger names the site.
 func zapLogger(l *slog.Logger, member string) *zap.Logger {
 	if l == nil {
 		return zap.NewNop()
 	}
-	core := &slogCore{h: l.Handler(), min: zapcore.WarnLevel}
-	return zap.New(core).With(zap.String("component", "etcd"), zap.String("member", member))
+	core := &slogCore{h: l.With(logging.KeyComponent, "meta").Handler(), min: zapcore.WarnLevel}
+	return zap.New(core).With(zap.String("subsystem", "etcd"), zap.String("member", member))
 }
 
 // slogCore is a zapcore.Core writing to a slog.Handler.

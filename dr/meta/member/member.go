@@ -78,6 +78,10 @@ func (m *Member) embedConfig() (*embed.Config, error) {
 		ec.AutoCompactionMode = embed.CompactorModePeriodic
 		ec.AutoCompactionRetention = c.CompactionRetention.String()
 	}
+	// Clients probe their connections every second (meta.ClientConfig) to
+	// leave a member behind a cut link quickly; etcd's default minimum of
+	// 5 s would answer such pings with GOAWAY (too many pings).
+	ec.GRPCKeepAliveMinTime = 500 * time.Millisecond
 	// duomq speaks gRPC only; the HTTP gateway would add goroutines and a
 	// loopback client connection per member.
 	ec.EnableGRPCGateway = false

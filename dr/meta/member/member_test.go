@@ -168,8 +168,8 @@ func TestStartCloseSingle(t *testing.T) {
 			t.Fatalf("etcd logged below warn: %s", line)
 		}
 	}
-	if !strings.Contains(logs.String(), "component=etcd") || !strings.Contains(logs.String(), "member=idc-a") {
-		t.Fatalf("bridged lines lack the component and member: %s", logs.String())
+	if !strings.Contains(logs.String(), "component=meta") || !strings.Contains(logs.String(), "subsystem=etcd") || !strings.Contains(logs.String(), "member=idc-a") {
+		t.Fatalf("bridged lines lack the component, subsystem and member: %s", logs.String())
 	}
 }
 
