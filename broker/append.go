@@ -122,6 +122,9 @@ func (b *Broker) sendAppend(req SendRequest) (appended, error) {
 	if t.Epoch, err = b.admitEpoch(t, req.Epoch); err != nil {
 		return appended{}, err
 	}
+	if err := b.refuseOutOfSync(t, false); err != nil {
+		return appended{}, err
+	}
 	items, err := b.sendItems(req, t, qid, time.Now())
 	if err != nil {
 		return appended{}, err

@@ -38,7 +38,8 @@ type queue struct {
 // pop state, and the scheduler of delayed messages.
 //
 // Lock order: popMu, a popQueue's mu, appendMu, mu. The dispatcher takes
-// mu (read) only.
+// mu (read) only. The in-sync sets' evalMu is never taken under appendMu
+// or mu, and their mu is taken last (replica_isr.go).
 type Broker struct {
 	cfg     Config
 	log     *slog.Logger
@@ -61,9 +62,11 @@ type Broker struct {
 	notifyMu   sync.Mutex
 	notify     chan struct{} // closed when the dispatcher advances
 
-	popMu  sync.Mutex // guards pops (the map; each popQueue has its own lock)
-	pops   map[popKey]*popQueue
-	popGen atomic.Uint64 // receipt generations (pop.go)
+	popMu sync.Mutex // guards pops (the map; each popQueue has its own lock)
+	pops  map[popKey]*popQueue
+	// recentPops are the receipts of recent named pops (ReleasePop).
+	recentPops *recentPops
+	popGen     atomic.Uint64 // receipt generations (pop.go)
 
 	schedWake []chan struct{} // per delay level: a record was dispatched
 
@@ -75,6 +78,7 @@ type Broker struct {
 	rr        atomic.Uint32 // round robin for queue_id = -1
 
 	repl       *replProgress // followers' acknowledgements (replica_fetch.go)
+	isr        *syncSets     // in-sync sets of sync topics (replica_isr.go)
 	leaseTTL   atomic.Int64  // 0: no lease checks (replica.go)
 	leaseUntil atomic.Int64  // unix nanos
 }
@@ -91,15 +95,17 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Broker, e
 		logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{
-		cfg:       cfg,
-		log:       logger.With("component", "broker", "broker", cfg.Name, "dc", cfg.DC),
-		queues:    map[queueKey]*queue{},
-		ids:       newIDCache(cfg.IdempotencyCacheSize, cfg.IdempotencyWindow),
-		pops:      map[popKey]*popQueue{},
-		schedWake: make([]chan struct{}, len(DelayLevels)),
-		notify:    make(chan struct{}),
-		closed:    make(chan struct{}),
-		repl:      newReplProgress(),
+		cfg:        cfg,
+		log:        logger.With("component", "broker", "broker", cfg.Name, "dc", cfg.DC),
+		queues:     map[queueKey]*queue{},
+		ids:        newIDCache(cfg.IdempotencyCacheSize, cfg.IdempotencyWindow),
+		pops:       map[popKey]*popQueue{},
+		recentPops: newRecentPops(),
+		schedWake:  make([]chan struct{}, len(DelayLevels)),
+		notify:     make(chan struct{}),
+		closed:     make(chan struct{}),
+		repl:       newReplProgress(),
+		isr:        newSyncSets(),
 	}
 	b.stopCtx, b.stop = context.WithCancel(context.Background())
 	b.popGen.Store(uint64(time.Now().UnixNano()))
@@ -243,6 +249,7 @@ func (b *Broker) Start(ctx context.Context) {
 	b.loop(func() { b.every(b.cfg.CheckpointInterval, "checkpoint", b.writeCheckpoint) })
 	b.loop(func() { b.every(b.cfg.RetentionCheckInterval, "retention", b.applyRetention) })
 	b.loop(b.reviveLoop)
+	b.loop(b.syncSetLoop)
 	for level := range DelayLevels {
 		b.loop(func() { b.runLevel(level) })
 	}

@@ -49,6 +49,10 @@ type Config struct {
 	// ReplicaTimeout bounds how long a send of a sync-replicated topic
 	// waits for its follower DCs before it fails (retryable).
 	ReplicaTimeout time.Duration `mapstructure:"replica-timeout" json:"replica-timeout"`
+	// ISRTimeout is how long a follower DC of a sync-replicated topic may
+	// lack a record this broker stored before it leaves the topic's
+	// in-sync set (replica_isr.go); shorter than ReplicaTimeout.
+	ISRTimeout time.Duration `mapstructure:"isr-timeout" json:"isr-timeout"`
 	// Writable and Readable set the broker's initial permission (an
 	// operator changes it at run time with SetPermission).
 	Writable bool `mapstructure:"writable" json:"writable"`
@@ -96,6 +100,7 @@ func DefaultConfig() Config {
 		IndexEntriesPerFile:    2_000_000,
 		MaxPullWait:            30 * time.Second,
 		ReplicaTimeout:         5 * time.Second,
+		ISRTimeout:             2 * time.Second,
 		Writable:               true,
 		Readable:               true,
 		RetryBackoff:           DefaultRetryBackoff(),
@@ -125,6 +130,7 @@ func (c *Config) Validate() error {
 		{c.QueueEntriesPerFile < 16 || c.IndexSlots < 16 || c.IndexEntriesPerFile < 16, "queue-entries-per-file, index-slots and index-entries-per-file must be at least 16"},
 		{c.MaxPullWait < 0, "max-pull-wait must not be negative"},
 		{c.ReplicaTimeout <= 0, "replica-timeout must be positive"},
+		{c.ISRTimeout <= 0 || c.ISRTimeout >= c.ReplicaTimeout, fmt.Sprintf("isr-timeout %v must be positive and shorter than replica-timeout %v", c.ISRTimeout, c.ReplicaTimeout)},
 		{!validBackoff(c.RetryBackoff), "retry-backoff must list at least one positive duration"},
 		{c.PopReviveInterval <= 0, "pop-revive-interval must be positive"},
 		{c.IdempotencyCacheSize < 0 || c.IdempotencyWindow < 0, "idempotency-cache-size and idempotency-window must not be negative"},

@@ -34,3 +34,22 @@ func TestConfigValidatePopAndDelayKeys(t *testing.T) {
 		t.Fatalf("default config: %v", err)
 	}
 }
+
+func TestConfigValidateISRTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		isr, replica time.Duration
+		ok           bool
+	}{
+		{2 * time.Second, 5 * time.Second, true},
+		{0, 5 * time.Second, false},
+		{5 * time.Second, 5 * time.Second, false},
+		{6 * time.Second, 5 * time.Second, false},
+	} {
+		c := DefaultConfig()
+		c.ISRTimeout, c.ReplicaTimeout = tt.isr, tt.replica
+		err := c.Validate()
+		if tt.ok != (err == nil) || (err != nil && (!errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "isr-timeout"))) {
+			t.Errorf("isr-timeout %v, replica-timeout %v: %v", tt.isr, tt.replica, err)
+		}
+	}
+}

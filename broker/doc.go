@@ -1,8 +1,9 @@
 // Package broker is one broker's storage engine and its operations: append
 // (send, idempotent and fenced), pull with long-polling, message-level
 // consumption (pop, ack, invisibility, retry and dead-letter topics),
-// delayed delivery, consumer offsets, look-ups by id, key and time, topics
-// and permissions, retention and crash recovery.
+// delayed delivery, consumer offsets, look-ups by id, key and time and
+// message traces (trace.go), topics and permissions, retention and crash
+// recovery.
 //
 // # Storage
 //
@@ -30,6 +31,10 @@
 //     min offsets move past the removed data.
 //   - A fenced topic (epoch > 0) accepts only sends stamped with its epoch
 //     or a newer one, checked under appendMu (epoch.go).
+//   - A send of a sync-replicated topic is acked only once the follower
+//     DCs of its in-sync set hold it; while one is out of the set, sends
+//     fail or go on without it as the topic's sync policy says (replica.go,
+//     replica_isr.go).
 //   - An idempotent send never stores an id twice in one topic, across
 //     concurrent senders and restarts (idempotent.go).
 //   - A popped message is handed out by one pop at a time; a group's

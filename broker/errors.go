@@ -52,7 +52,9 @@ var (
 	ErrLeaseExpired = errors.New("broker: lease expired")
 	// ErrReplicaTimeout: a sync-replicated send is stored here but a
 	// required follower did not confirm it in time; retrying the same ids
-	// (idempotent) waits again and stores nothing twice.
+	// (idempotent) waits again and stores nothing twice. Under sync policy
+	// fail it also refuses a send at once, storing nothing, while a
+	// follower DC is out of the topic's in-sync set.
 	ErrReplicaTimeout = errors.New("broker: replica did not confirm in time")
 	// ErrOffsetMismatch: a replica append or fetch names an offset that is
 	// not where this queue is.

@@ -7,7 +7,9 @@ import (
 )
 
 // metrics are the broker's Prometheus series. Labels are bounded: topic
-// names only (operators create topics; ids and clients never become labels).
+// and consumer group names only (operators create both; ids and clients
+// never become labels). Consumer lag is collected at scrape time
+// (metrics_lag.go).
 type metrics struct {
 	sentMessages    *prometheus.CounterVec
 	sentBytes       *prometheus.CounterVec
@@ -18,6 +20,7 @@ type metrics struct {
 	corruptRecords  prometheus.Counter
 	dispatchSkipped prometheus.Counter
 	popped          prometheus.Counter
+	popsReleased    prometheus.Counter
 	acked           prometheus.Counter
 	retried         prometheus.Counter
 	deadLettered    prometheus.Counter
@@ -25,6 +28,7 @@ type metrics struct {
 	replicaTimeouts prometheus.Counter
 	replicated      prometheus.Counter
 	truncated       prometheus.Counter
+	isrChanges      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
@@ -58,6 +62,9 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 		popped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duomq_broker_popped_messages_total", Help: "Messages handed out by pops (redeliveries included).",
 		}),
+		popsReleased: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_released_pop_messages_total", Help: "Popped messages made visible again by ReleasePop (their answer was lost on the way to the caller).",
+		}),
 		acked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duomq_broker_acked_messages_total", Help: "Popped messages acked.",
 		}),
@@ -71,7 +78,7 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 			Name: "duomq_broker_schedule_records_handled_total", Help: "Schedule records delivered, moved to another delay level or dropped.",
 		}),
 		replicaTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "duomq_broker_replica_timeouts_total", Help: "Sync-replicated sends that failed because a follower DC did not confirm in time.",
+			Name: "duomq_broker_replica_timeouts_total", Help: "Sync-replicated sends that failed because a follower DC did not confirm in time or, under sync policy fail, was out of the in-sync set.",
 		}),
 		replicated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duomq_broker_replica_appended_messages_total", Help: "Records copied from another DC's leader and stored here.",
@@ -79,14 +86,17 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 		truncated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duomq_broker_truncated_messages_total", Help: "Divergent follower records cut off and quarantined.",
 		}),
+		isrChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duomq_broker_isr_changes_total", Help: "Follower DCs leaving (change=leave) or re-entering (change=rejoin) the in-sync set of a sync-replicated topic whose primary is this broker's DC.",
+		}, []string{"topic", "change"}),
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.sentMessages, m.sentBytes, m.sendLatency, m.sendErrors, m.pulledMessages,
-		m.fsyncLatency, m.corruptRecords, m.dispatchSkipped, m.popped, m.acked, m.retried, m.deadLettered, m.scheduled,
-		m.replicaTimeouts, m.replicated, m.truncated)
-	reg.MustRegister(orderCollector{b})
+		m.fsyncLatency, m.corruptRecords, m.dispatchSkipped, m.popped, m.popsReleased, m.acked, m.retried, m.deadLettered, m.scheduled,
+		m.replicaTimeouts, m.replicated, m.truncated, m.isrChanges)
+	reg.MustRegister(orderCollector{b}, newLagCollector(b))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "duomq_broker_commitlog_disk_bytes", Help: "Bytes of commitlog segments on disk.",
 	}, func() float64 { return float64(b.clog.Metrics().DiskBytes) }))
@@ -108,25 +118,35 @@ var (
 	epochDesc = prometheus.NewDesc("duomq_broker_topic_epoch",
 		"Fencing epoch of each ordered topic on this broker.", []string{"topic"}, nil)
 	syncFollowersDesc = prometheus.NewDesc("duomq_broker_sync_followers",
-		"Follower DCs a sync send waits for (the in-sync set: the other DCs not marked down), per sync-replicated topic whose primary is this broker's DC.", []string{"topic"}, nil)
+		"Size of the in-sync set: follower DCs (the other DCs not marked down) in sync, which a sync send waits for, per sync-replicated topic whose primary is this broker's DC.", []string{"topic"}, nil)
+	syncDegradedDesc = prometheus.NewDesc("duomq_broker_sync_degraded",
+		"1 while a sync-replicated topic with sync policy degrade acks sends without a follower DC that is out of the in-sync set (an acked message may be in this DC only), else 0; per topic whose primary is this broker's DC.", []string{"topic"}, nil)
 )
 
-// orderCollector exports the fencing state of ordered topics.
+// orderCollector exports the fencing state of ordered topics and the
+// in-sync sets of sync-replicated ones.
 type orderCollector struct{ b *Broker }
 
 func (c orderCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- epochDesc
 	ch <- syncFollowersDesc
+	ch <- syncDegradedDesc
 }
 
 func (c orderCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range c.b.Topics() {
-		if t.Epoch == 0 {
+		if t.Epoch > 0 {
+			ch <- prometheus.MustNewConstMetric(epochDesc, prometheus.GaugeValue, float64(t.Epoch), t.Name)
+		}
+		if t.Order.Replication != "sync" || !t.Order.primaryIs(c.b.cfg.DC) {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(epochDesc, prometheus.GaugeValue, float64(t.Epoch), t.Name)
-		if t.Order.Replication == "sync" && t.Order.primaryIs(c.b.cfg.DC) {
-			ch <- prometheus.MustNewConstMetric(syncFollowersDesc, prometheus.GaugeValue, float64(len(t.Order.Followers)), t.Name)
+		out := c.b.isr.countOut(t.Name, t.Order.Followers)
+		degraded := 0.0
+		if out > 0 && t.Order.degrades() {
+			degraded = 1
 		}
+		ch <- prometheus.MustNewConstMetric(syncFollowersDesc, prometheus.GaugeValue, float64(len(t.Order.Followers)-out), t.Name)
+		ch <- prometheus.MustNewConstMetric(syncDegradedDesc, prometheus.GaugeValue, degraded, t.Name)
 	}
 }

@@ -32,7 +32,11 @@ func (b *Broker) ConsumerOffsets(topic string) ([]offsets.Entry, error) {
 // SyncConsumerOffsets raises committed offsets copied from another DC. An
 // offset never moves backwards, and a queue the group is consuming here
 // (it has pop state on this broker) is left alone: its consumers own it.
-// Unknown topics and queues are an error before anything is applied.
+// An ordered topic this DC does not lead is consumed in its primary only,
+// so pop state of it here is stale (left from before the topic moved): it
+// is dropped and the offset raised, else the next promotion would hand out
+// again what was consumed in the other DC. Unknown topics and queues are
+// an error before anything is applied.
 func (b *Broker) SyncConsumerOffsets(entries []offsets.Entry) (int, error) {
 	for _, e := range entries {
 		t, err := b.Topic(e.Topic)
@@ -45,8 +49,13 @@ func (b *Broker) SyncConsumerOffsets(entries []offsets.Entry) (int, error) {
 	}
 	applied := 0
 	for _, e := range entries {
-		if pq := b.findPopState(popKey{e.Group, e.Topic, e.Queue}); pq != nil {
-			continue
+		k := popKey{e.Group, e.Topic, e.Queue}
+		if pq := b.findPopState(k); pq != nil {
+			t, err := b.Topic(e.Topic)
+			if err != nil || !consumedElsewhere(t, b.cfg.DC) {
+				continue
+			}
+			b.dropPopState(func(p popKey) bool { return p == k }, nil)
 		}
 		if b.offs.Raise(e.Group, e.Topic, e.Queue, e.Offset) {
 			applied++

@@ -9,6 +9,7 @@ import (
 
 	"github.com/duomq/duomq/broker/commitlog"
 	"github.com/duomq/duomq/broker/consumequeue"
+	"github.com/duomq/duomq/internal/logging"
 	"github.com/duomq/duomq/internal/names"
 )
 
@@ -100,6 +101,8 @@ type PopRequest struct {
 	InitialTime     time.Time
 	// MaxAttempts is the deliveries before the dead-letter topic (0: DefaultMaxAttempts).
 	MaxAttempts int
+	// PopID names the pop for ReleasePop ("": not releasable).
+	PopID string
 }
 
 // PoppedMessage is one popped message.
@@ -143,10 +146,13 @@ func (b *Broker) Pop(ctx context.Context, req PopRequest) ([]PoppedMessage, erro
 			// The caller gave up (a proxy's long poll cancelled once another
 			// answered): the reply would be lost with the messages invisible
 			// until their deadline. Hand them back for redelivery at once.
-			b.handBack(req, out)
+			b.handBack(ctx, req, out)
 			return nil, ctx.Err()
 		}
 		if err != nil || len(out) > 0 || !time.Now().Before(deadline) {
+			if len(out) > 0 && req.PopID != "" {
+				b.recentPops.add(req.PopID, req.Group, out)
+			}
 			return out, err
 		}
 		if retryAt.Equal(popAgain) {
@@ -165,10 +171,12 @@ func (b *Broker) Pop(ctx context.Context, req PopRequest) ([]PoppedMessage, erro
 }
 
 // handBack nacks popped messages whose pop will not reach the consumer.
-func (b *Broker) handBack(req PopRequest, out []PoppedMessage) {
+// ctx (ended) only carries the caller's trace id, if any.
+func (b *Broker) handBack(ctx context.Context, req PopRequest, out []PoppedMessage) {
 	for _, m := range out {
 		if _, err := b.ChangeInvisibleDuration(req.Group, m.Message.Topic, m.ReceiptHandle, 0); err != nil {
-			b.log.Warn("popped message not handed back; it returns when its invisibility ends", "topic", m.Message.Topic, "offset", m.Message.QueueOffset, "err", err)
+			b.log.WarnContext(logging.OrTraceID(ctx, m.Message.ID), "popped message not handed back; it returns when its invisibility ends",
+				"group", req.Group, "topic", m.Message.Topic, "offset", m.Message.QueueOffset, "err", err)
 		}
 	}
 }
@@ -259,6 +267,9 @@ var popAgain = time.Unix(0, 1)
 // popOnce tries each queue in turn until the batch is full. retryAt is the
 // earliest time a blocked ordered queue may have something (zero: none).
 func (b *Broker) popOnce(req PopRequest, qids []uint32) ([]PoppedMessage, time.Time, error) {
+	if err := b.popLeading(req.Topic); err != nil {
+		return nil, time.Time{}, err
+	}
 	var out []PoppedMessage
 	var retryAt time.Time
 	for _, qid := range qids {
@@ -280,6 +291,33 @@ func (b *Broker) popOnce(req PopRequest, qids []uint32) ([]PoppedMessage, time.T
 	}
 	b.metrics.popped.Add(float64(len(out)))
 	return out, retryAt, nil
+}
+
+// popLeading refuses pops of an ordered topic this broker's DC does not
+// lead (a follower copy, or a blocked primary): its consumers read the
+// primary, and pop state here would be stale once the topic moved, holding
+// back the consumer offsets synced from the primary (SyncConsumerOffsets
+// leaves queues with pop state alone). A mirror of another DC's unordered
+// topic is led by that DC too but is read here while it is down: mirrors
+// are not refused.
+func (b *Broker) popLeading(topic string) error {
+	t, err := b.Topic(topic)
+	if err != nil {
+		return err
+	}
+	if consumedElsewhere(t, b.cfg.DC) {
+		return fmt.Errorf("%w: topic %q is consumed in its primary %s (epoch %d, blocked %v)", ErrNotLeader, topic, t.Order.Primary, t.Epoch, t.Order.Blocked)
+	}
+	return nil
+}
+
+// consumedElsewhere: t is an ordered topic (not a mirror) that dc does not
+// lead.
+func consumedElsewhere(t TopicConfig, dc string) bool {
+	if _, _, mirror := names.ParseMirror(t.Name); mirror {
+		return false
+	}
+	return t.Epoch > 0 && !t.Order.leads(dc)
 }
 
 // popQueue pops up to want messages of one queue.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/duomq/duomq/broker/commitlog"
 	"github.com/duomq/duomq/broker/consumequeue"
+	"github.com/duomq/duomq/internal/names"
 )
 
 // PullRequest reads one queue from an offset.
@@ -230,13 +231,27 @@ func (b *Broker) OffsetForTime(topic string, id uint32, t time.Time) (int64, err
 	})
 }
 
-// LookupID returns the message with the given id.
+// LookupID returns the newest record with the given id, in any topic.
 func (b *Broker) LookupID(id string) (commitlog.Message, error) {
-	ms, err := b.lookup(idKey(id), 1, maxIDCandidates, func(m *commitlog.Message) bool { return m.ID == id })
+	return b.LookupIDIn("", id)
+}
+
+// LookupIDIn returns the newest record with the given id in topic or one
+// of its mirrors (any topic when topic is empty).
+func (b *Broker) LookupIDIn(topic, id string) (commitlog.Message, error) {
+	ms, err := b.lookup(idKey(id), 1, maxIDCandidates, func(m *commitlog.Message) bool {
+		if _, of, ok := names.ParseMirror(m.Topic); ok && of == topic {
+			return m.ID == id
+		}
+		return m.ID == id && (topic == "" || m.Topic == topic)
+	})
 	if err != nil {
 		return commitlog.Message{}, err
 	}
 	if len(ms) == 0 {
+		if topic != "" {
+			return commitlog.Message{}, fmt.Errorf("%w: id %q in topic %q", ErrNotFound, id, topic)
+		}
 		return commitlog.Message{}, fmt.Errorf("%w: id %q", ErrNotFound, id)
 	}
 	return ms[0], nil

@@ -31,15 +31,34 @@ import (
 //     once a DC's records are gone, none of its brokers accepts an ordered
 //     write, and a controller may promote another DC.
 //   - Sync replication: a send of a topic with replication=sync returns
-//     only once every follower DC in Order.Followers has acknowledged the
-//     records (its fetch offset passed them), or fails with
-//     ErrReplicaTimeout; also when the broker stopped leading meanwhile. A
-//     follower DC the controller marked down is not in Followers. Reads
-//     (Pull, Pop) of such a queue stop at the lowest acknowledged offset,
-//     so no consumer sees a message that a failover could lose. A fetch
-//     acknowledges only a prefix that agrees with this log (divergence is
-//     checked first), and acknowledgements are forgotten when this queue
-//     is truncated, the only way a prefix changes.
+//     only once every follower DC of the topic's in-sync set has
+//     acknowledged the records (its fetch offset passed them), or fails
+//     with ErrReplicaTimeout; also when the broker stopped leading
+//     meanwhile. A follower DC the controller marked down is not in
+//     Order.Followers. A fetch acknowledges only a prefix that agrees with
+//     this log (divergence is checked first), and acknowledgements are
+//     forgotten when this queue is truncated, the only way a prefix
+//     changes.
+//   - In-sync set (replica_isr.go): the broker whose DC is a sync topic's
+//     primary keeps, per follower DC in Order.Followers, whether it is in
+//     sync. A follower leaves when, on some queue, it has lacked a record
+//     stored here for longer than isr-timeout (counted from when this
+//     broker began waiting for it at the earliest); it re-enters once it
+//     holds every queue's end, or lacks only records younger than a
+//     quarter of isr-timeout. Every change is logged and counted.
+//   - Sync policy "fail" (the default): while a follower DC of
+//     Order.Followers is out of the in-sync set, sends fail at once with
+//     ErrReplicaTimeout, so an acked message is always in every follower
+//     DC (RPO = 0). Reads stop at the lowest offset any follower in
+//     Order.Followers acknowledged, so no consumer sees a message that a
+//     failover could lose.
+//   - Sync policy "degrade": sends wait only for the in-sync followers
+//     (possibly none), and reads stop at the lowest offset they
+//     acknowledged. So while a follower DC is out of sync, an acked
+//     message may exist only in the primary DC (RPO > 0 for that window);
+//     the topic is then exported as degraded (duomq_broker_sync_degraded).
+//     Readers are never capped by a follower that sends do not wait for,
+//     or consumers would stall on acked messages.
 //   - Epoch history: a queue's records have non-decreasing epochs, so the
 //     end of an epoch in a queue is found by binary search; a follower
 //     whose last epoch ended earlier on the leader truncates to that point
@@ -56,12 +75,34 @@ type Order struct {
 	// Replication is none, async or sync (meta.Replication).
 	Replication string `json:"replication,omitempty"`
 	// Followers are the DCs that must acknowledge a sync send (the other
-	// DCs that are not down).
+	// DCs that are not down) while they are in the in-sync set.
 	Followers []string `json:"followers,omitempty"`
+	// SyncPolicy is what a sync send does while a follower DC is out of
+	// the in-sync set: SyncPolicyFail ("" too) or SyncPolicyDegrade.
+	SyncPolicy string `json:"sync_policy,omitempty"`
 }
+
+// Sync policies (meta.SyncPolicy).
+const (
+	// SyncPolicyFail: sends fail while a follower DC is out of sync.
+	SyncPolicyFail = "fail"
+	// SyncPolicyDegrade: sends are acked by the in-sync followers alone.
+	SyncPolicyDegrade = "degrade"
+)
 
 // syncReplicated reports whether sends wait for followers.
 func (o Order) syncReplicated() bool { return o.Replication == "sync" && len(o.Followers) > 0 }
+
+// degrades reports whether sends go on without out-of-sync followers.
+func (o Order) degrades() bool { return o.SyncPolicy == SyncPolicyDegrade }
+
+// policy names the sync policy for messages.
+func (o Order) policy() string {
+	if o.degrades() {
+		return SyncPolicyDegrade
+	}
+	return SyncPolicyFail
+}
 
 // primaryIs reports whether dc is the primary (leading or blocked).
 func (o Order) primaryIs(dc string) bool { return o.Primary == "" || o.Primary == dc }
@@ -83,7 +124,8 @@ func (b *Broker) SetTopicOrder(topic string, epoch uint64, o Order) error {
 		b.log.Info("no longer leading topic", "topic", topic, "epoch", t.Epoch, "primary", t.Order.Primary, "blocked", t.Order.Blocked)
 		b.dropPopState(func(k popKey) bool { return k.topic == topic }, nil)
 	}
-	b.repl.changed() // senders waiting for followers re-read them
+	b.evalSyncSet(topic, time.Now()) // followers added or dropped
+	b.repl.changed()                 // senders waiting for followers re-read them
 	b.wake()
 	return nil
 }
@@ -105,7 +147,7 @@ func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, Topic
 	case epoch == t.Epoch:
 		t.Order = o
 	default: // an older record: only replication settings apply
-		t.Order.Replication, t.Order.Followers = o.Replication, o.Followers
+		t.Order.Replication, t.Order.Followers, t.Order.SyncPolicy = o.Replication, o.Followers, o.SyncPolicy
 	}
 	t.Order.Followers = slices.Clone(t.Order.Followers)
 	if t.Epoch == before.Epoch && t.Order.equal(before.Order) {
@@ -115,7 +157,8 @@ func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, Topic
 }
 
 func (o Order) equal(p Order) bool {
-	return o.Primary == p.Primary && o.Blocked == p.Blocked && o.Replication == p.Replication && slices.Equal(o.Followers, p.Followers)
+	return o.Primary == p.Primary && o.Blocked == p.Blocked && o.Replication == p.Replication &&
+		o.SyncPolicy == p.SyncPolicy && slices.Equal(o.Followers, p.Followers)
 }
 
 // EnableLease makes ordered writes depend on RenewLease (see the lease

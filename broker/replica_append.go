@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/duomq/duomq/broker/commitlog"
@@ -29,6 +31,9 @@ type ReplicaState struct {
 	Order  Order
 	Leader bool
 	Queues []QueueReplicaState
+	// OutOfSync are the follower DCs of a sync topic whose primary is
+	// this DC that are out of its in-sync set here.
+	OutOfSync []string
 }
 
 // dispatchWait bounds the waits for the dispatcher to reach a queue's
@@ -38,7 +43,8 @@ const dispatchWait = 10 * time.Second
 // ReplicaAppend stores records copied from the topic's leader in another
 // DC at exactly their queue offsets: offset must be the queue's next
 // offset here and the records consecutive from it. Ids, epochs, born and
-// store times are kept; the records are flagged FlagReplicated. It returns
+// store times are kept; the records are flagged FlagReplicated and carry
+// PropReplicatedAt, the time they were stored here. It returns
 // the queue's next offset once the records are durable (the follower's
 // next fetch acknowledges them to the leader).
 func (b *Broker) ReplicaAppend(ctx context.Context, topic string, qid uint32, offset int64, msgs []commitlog.Message) (int64, error) {
@@ -56,6 +62,7 @@ func (b *Broker) ReplicaAppend(ctx context.Context, topic string, qid uint32, of
 		return 0, fmt.Errorf("%w: queue %s/%d is at offset %d here, the replica append starts at %d", ErrOffsetMismatch, topic, qid, q.next, offset)
 	}
 	recs := make([][]byte, len(msgs))
+	now := strconv.FormatInt(time.Now().UnixNano(), 10)
 	for i := range msgs {
 		m := msgs[i]
 		if m.Topic != topic || m.QueueID != qid || m.QueueOffset != offset+int64(i) || m.Flags&commitlog.FlagTruncate != 0 {
@@ -63,6 +70,11 @@ func (b *Broker) ReplicaAppend(ctx context.Context, topic string, qid uint32, of
 			return 0, fmt.Errorf("%w: replica record %d is %s/%d@%d, expected %s/%d@%d", ErrInvalidArgument, i, m.Topic, m.QueueID, m.QueueOffset, topic, qid, offset+int64(i))
 		}
 		m.Flags |= commitlog.FlagReplicated
+		m.Properties = maps.Clone(m.Properties)
+		if m.Properties == nil {
+			m.Properties = map[string]string{}
+		}
+		m.Properties[PropReplicatedAt] = now
 		recs[i] = commitlog.AppendRecord(nil, &m)
 	}
 	res, err := b.clog.Append(recs)
@@ -261,6 +273,13 @@ func (b *Broker) ReplicaState(ctx context.Context, topic string) (ReplicaState, 
 		return ReplicaState{}, err
 	}
 	st := ReplicaState{Epoch: t.Epoch, Order: t.Order, Leader: t.Epoch > 0 && t.Order.leads(b.cfg.DC)}
+	if t.Order.syncReplicated() && t.Order.primaryIs(b.cfg.DC) {
+		for _, dc := range t.Order.Followers {
+			if !b.isr.inSync(topic, dc) {
+				st.OutOfSync = append(st.OutOfSync, dc)
+			}
+		}
+	}
 	for qid := range t.Queues {
 		qs, err := b.queueReplicaState(ctx, topic, qid)
 		if err != nil {

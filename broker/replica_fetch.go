@@ -45,24 +45,32 @@ type ReplicaFetchResult struct {
 	LagBytes int64
 }
 
-// replProgress holds what each follower DC acknowledged, per queue led
-// here, and wakes senders and readers waiting on it. Acknowledgements are
-// forgotten whenever the broker's leadership of a topic changes.
+// replProgress holds what each follower DC acknowledged, and when it last
+// fetched, per queue led here, and wakes senders and readers waiting on
+// it. Acknowledgements are forgotten when a queue of the topic is
+// truncated here.
 type replProgress struct {
-	mu    sync.Mutex
-	acked map[queueKey]map[string]int64
-	ch    chan struct{}
+	mu      sync.Mutex
+	acked   map[queueKey]map[string]int64
+	fetched map[queueKey]map[string]time.Time
+	ch      chan struct{}
 }
 
 func newReplProgress() *replProgress {
-	return &replProgress{acked: map[queueKey]map[string]int64{}, ch: make(chan struct{})}
+	return &replProgress{acked: map[queueKey]map[string]int64{}, fetched: map[queueKey]map[string]time.Time{}, ch: make(chan struct{})}
 }
 
-// ack records that dc holds every record of k before off; it reports
-// whether that advanced the follower.
-func (p *replProgress) ack(k queueKey, dc string, off int64) bool {
+// ack records that dc holds every record of k before off, fetching at
+// now; it reports whether that advanced the follower.
+func (p *replProgress) ack(k queueKey, dc string, off int64, now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	f := p.fetched[k]
+	if f == nil {
+		f = map[string]time.Time{}
+		p.fetched[k] = f
+	}
+	f[dc] = now
 	m := p.acked[k]
 	if m == nil {
 		m = map[string]int64{}
@@ -82,6 +90,13 @@ func (p *replProgress) get(k queueKey) map[string]int64 {
 	return maps.Clone(p.acked[k])
 }
 
+// lastFetch returns when each follower DC last fetched k.
+func (p *replProgress) lastFetch(k queueKey) map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.fetched[k])
+}
+
 // reset forgets the acknowledgements of a topic's queues.
 func (p *replProgress) reset(topic string) {
 	p.mu.Lock()
@@ -89,6 +104,11 @@ func (p *replProgress) reset(topic string) {
 	for k := range p.acked {
 		if k.topic == topic {
 			delete(p.acked, k)
+		}
+	}
+	for k := range p.fetched {
+		if k.topic == topic {
+			delete(p.fetched, k)
 		}
 	}
 	p.changedLocked()
@@ -135,8 +155,11 @@ func (b *Broker) ReplicaFetch(ctx context.Context, req ReplicaFetchRequest) (Rep
 		return div, err
 	}
 	if req.FollowerDC != "" {
-		if b.repl.ack(queueKey{req.Topic, req.QueueID}, req.FollowerDC, req.Offset) {
+		if b.repl.ack(queueKey{req.Topic, req.QueueID}, req.FollowerDC, req.Offset, time.Now()) {
 			b.wake() // reads capped at the followers' offsets may go on
+		}
+		if !b.isr.inSync(req.Topic, req.FollowerDC) {
+			b.evalSyncSet(req.Topic, time.Now()) // it may have caught up
 		}
 	}
 	deadline := time.Now().Add(min(req.Wait, b.cfg.MaxPullWait))
@@ -245,8 +268,10 @@ func (b *Broker) epochAt(topic string, qid uint32, off int64) (uint64, error) {
 
 // readCap is the offset reads of a queue stop at: for a sync-replicated
 // topic whose primary is this DC (leading, or blocked for a switchover),
-// the lowest offset its followers acknowledged, so no
-// consumer sees a record a failover could lose; else no cap.
+// the lowest offset its followers acknowledged, so no consumer sees a
+// record a failover could lose; else no cap. Under sync policy degrade
+// only the in-sync followers count (none in sync: no cap), as sends do
+// not wait for the others.
 func (b *Broker) readCap(topic string, qid uint32) int64 {
 	t, err := b.Topic(topic)
 	if err != nil || !t.Order.syncReplicated() || !t.Order.primaryIs(b.cfg.DC) {
@@ -255,15 +280,20 @@ func (b *Broker) readCap(topic string, qid uint32) int64 {
 	acked := b.repl.get(queueKey{topic, qid})
 	limit := int64(math.MaxInt64)
 	for _, dc := range t.Order.Followers {
+		if t.Order.degrades() && !b.isr.inSync(topic, dc) {
+			continue
+		}
 		limit = min(limit, acked[dc]) // a follower never heard from caps at 0
 	}
 	return limit
 }
 
-// awaitFollowers returns once every follower DC of a sync-replicated topic
-// has acknowledged the results stored in it, or fails with
-// ErrReplicaTimeout after replica-timeout. The followers are re-read on
-// every change, so a follower DC marked down stops being waited for.
+// awaitFollowers returns once every in-sync follower DC of a
+// sync-replicated topic has acknowledged the results stored in it, or
+// fails with ErrReplicaTimeout after replica-timeout, or at once when a
+// follower leaves the in-sync set under sync policy fail. The followers
+// and the set are re-read on every change, so a follower DC marked down,
+// or out of sync under policy degrade, stops being waited for.
 func (b *Broker) awaitFollowers(ctx context.Context, topic string, results []SendResult) error {
 	upTo := map[uint32]int64{}
 	for _, r := range results {
@@ -296,7 +326,9 @@ func (b *Broker) awaitFollowers(ctx context.Context, topic string, results []Sen
 	}
 }
 
-// missingAcks describes the followers still behind upTo ("" when none is).
+// missingAcks describes the in-sync followers still behind upTo (""
+// when none is). Under sync policy fail, a follower out of sync that
+// lacks some of the records is an error.
 func (b *Broker) missingAcks(topic string, upTo map[uint32]int64) (string, error) {
 	t, err := b.Topic(topic)
 	if err != nil {
@@ -306,12 +338,22 @@ func (b *Broker) missingAcks(topic string, upTo map[uint32]int64) (string, error
 		return "", nil
 	}
 	var behind []string
+	outBehind := false
 	for qid, want := range upTo {
 		acked := b.repl.get(queueKey{topic, qid})
 		for _, dc := range t.Order.Followers {
-			if acked[dc] < want {
+			switch {
+			case acked[dc] >= want:
+			case b.isr.inSync(topic, dc):
 				behind = append(behind, fmt.Sprintf("%s holds queue %d up to offset %d, not %d", dc, qid, acked[dc], want))
+			default:
+				outBehind = true
 			}
+		}
+	}
+	if outBehind {
+		if err := b.refuseOutOfSync(t, true); err != nil {
+			return "", err
 		}
 	}
 	sort.Strings(behind)

@@ -149,7 +149,7 @@ func TestFollowerCopiesAtSameOffsetsAndRoles(t *testing.T) {
 }
 
 func TestSyncSendWaitsForFollowerAndCapsReads(t *testing.T) {
-	a := dcBroker(t, "idc-a", t.TempDir(), func(c *Config) { c.ReplicaTimeout = 300 * time.Millisecond })
+	a := dcBroker(t, "idc-a", t.TempDir(), func(c *Config) { c.ReplicaTimeout, c.ISRTimeout = 300*time.Millisecond, 150*time.Millisecond })
 	b := dcBroker(t, "idc-b", t.TempDir(), nil)
 	setOrder(t, a, 1, "idc-a", "sync", "idc-b")
 	setOrder(t, b, 1, "idc-a", "sync", "idc-b")
@@ -173,6 +173,8 @@ func TestSyncSendWaitsForFollowerAndCapsReads(t *testing.T) {
 		}
 	}()
 	defer func() { cancel(); <-done }()
+	// It left the in-sync set meanwhile: sends are refused until it is back.
+	waitUntil(t, "idc-b is in sync", func() bool { return a.isr.inSync("ord", "idc-b") })
 	res, err := sendOrd(a, 1, "m0", "m1")
 	if err != nil {
 		t.Fatalf("sync send with follower: %v", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/duomq/duomq/broker/commitlog"
+	"github.com/duomq/duomq/internal/logging"
 )
 
 // Delayed delivery.
@@ -259,14 +260,14 @@ func (b *Broker) scheduledItem(m commitlog.Message, now time.Time) (item, bool) 
 	at, _, err := deliverAt(m.Properties, now)
 	queue, qerr := strconv.ParseInt(m.Properties[PropRealQueue], 10, 32)
 	if err != nil || qerr != nil || real == "" {
-		b.log.Error("dropping malformed schedule record", "id", m.ID, "queue", m.QueueID, "offset", m.QueueOffset)
+		b.log.Error("dropping malformed schedule record", logging.KeyTraceID, m.ID, "queue", m.QueueID, "offset", m.QueueOffset)
 		return item{}, false
 	}
 	if at.After(now) { // never early: hop on, to level 0 when little is left
 		return item{topic: ScheduleTopic, queue: int32(levelFor(at.Sub(now))), real: real, msg: m}, true
 	}
 	if _, err := b.Topic(real); err != nil {
-		b.log.Warn("dropping delayed message: its topic is gone", "id", m.ID, "topic", real, "err", err)
+		b.log.Warn("dropping delayed message: its topic is gone", logging.KeyTraceID, m.ID, "topic", real, "err", err)
 		return item{}, false
 	}
 	m.Properties = maps.Clone(m.Properties)

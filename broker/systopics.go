@@ -35,6 +35,11 @@ const (
 	PropOriginQueue    = "__ORIGIN_QUEUE"
 	PropOriginOffset   = "__ORIGIN_OFFSET"
 	PropReconsumeTimes = "__RECONSUME_TIMES"
+	// PropReplicatedAt is set on every record a follower stores through
+	// ReplicaAppend: when it stored it (unix nanoseconds, decimal). The
+	// record keeps the leader's store time, which retention and look-ups
+	// by time rely on being the same in every DC.
+	PropReplicatedAt = "__REPLICATED_AT"
 )
 
 // checkTopicName accepts user and system topic names and the schedule topic.

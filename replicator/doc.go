@@ -5,9 +5,11 @@
 // (`duomq replicator --config FILE`, or inside a `duomq dev` site).
 //
 // How a queue is followed. An ordered topic with Queues=N has logical
-// queue q on broker sorted(brokers of the DC by name)[q mod n], queue id
-// q, in every DC (the brokers are the live ones of alive/<dc>/ in the
-// metadata). For each queue whose leading DC (meta.Ordered.Primary) is
+// queue q on broker sorted(registered brokers of the DC by name)[q mod n]
+// (meta.Place), queue id q, in every DC. A broker stays registered while
+// it is down, so its queues do not move: a queue whose broker is down in
+// either DC is not copied until it returns (reading a shorter queue on
+// another broker would look like a divergence and truncate the copy). For each queue whose leading DC (meta.Ordered.Primary) is
 // another DC, a worker runs a long-polling loop:
 //
 //	state  := local.ReplicaState(topic)           // next offset, last epoch
@@ -33,7 +35,7 @@
 //     only (never backwards) and leaves a queue its own consumers use.
 //
 // Unordered topics with replication: each DC writes its own queues
-// (Queues logical queues per DC, queue q on the DC's live broker q mod n,
+// (Queues logical queues per DC, queue q on the DC's broker q mod n,
 // as for ordered topics), and every other DC keeps a mirror,
 // %MIRROR%<dc>%<topic>, at the same offsets. Consumer offsets go from the
 // source to the mirror and back (raised only, never onto a queue consumed

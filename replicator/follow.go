@@ -2,11 +2,13 @@ package replicator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/duomq/duomq/api/brokerpb"
+	"github.com/duomq/duomq/internal/logging"
 )
 
 // cursor is a worker's position in its DC's copy of the queue; unknown
@@ -17,6 +19,16 @@ type cursor struct {
 	lastEpoch uint64
 	known     bool
 }
+
+// recordError is a failed step's error naming the first record it could
+// not copy: the trace id of the step's log line.
+type recordError struct {
+	id  string
+	err error
+}
+
+func (e *recordError) Error() string { return e.err.Error() }
+func (e *recordError) Unwrap() error { return e.err }
 
 // follow copies one queue from leader (a DC) until ctx ends.
 func (r *Replicator) follow(ctx context.Context, ref queueRef, leader string) {
@@ -33,7 +45,11 @@ func (r *Replicator) follow(ctx context.Context, ref queueRef, leader string) {
 			break
 		}
 		r.m.errors.WithLabelValues(step).Inc()
-		log.Debug("replication step failed", "step", step, "err", err)
+		lctx := ctx
+		if re := (*recordError)(nil); errors.As(err, &re) {
+			lctx = logging.WithTraceID(ctx, re.id)
+		}
+		log.DebugContext(lctx, "replication step failed", "step", step, "err", err)
 		if !sleep(ctx, r.cfg.RetryBackoff) {
 			break
 		}
@@ -65,7 +81,7 @@ func (r *Replicator) step(ctx context.Context, ref queueRef, leader string, cur 
 		return "dial", err
 	}
 	res, err := remote.ReplicaFetch(ctx, &brokerpb.ReplicaFetchRequest{
-		Topic: ref.topic, QueueId: ref.queue, Offset: cur.next, LastEpoch: cur.lastEpoch,
+		Topic: ref.topic, QueueId: ref.srcQueue(), Offset: cur.next, LastEpoch: cur.lastEpoch,
 		MaxMessages: int32(r.cfg.FetchMaxMessages), WaitMillis: r.cfg.FetchWait.Milliseconds(), FollowerDc: r.cfg.DC,
 	})
 	if err != nil {
@@ -113,11 +129,12 @@ func (r *Replicator) append(ctx context.Context, local brokerpb.BrokerClient, re
 		if ref.dst != ref.topic {
 			for _, m := range msgs {
 				m.Topic = ref.dst // a mirror holds the records under its own name
+				m.QueueId = ref.queue
 			}
 		}
 		ar, err := local.ReplicaAppend(ctx, &brokerpb.ReplicaAppendRequest{Topic: ref.dst, QueueId: ref.queue, Offset: cur.next, Messages: msgs})
 		if err != nil {
-			return "append", err
+			return "append", &recordError{id: msgs[0].GetId(), err: err}
 		}
 		cur.next, cur.lastEpoch = ar.GetNextOffset(), msgs[len(msgs)-1].GetEpoch()
 		r.m.replicated.WithLabelValues(ref.dst).Add(float64(len(msgs)))

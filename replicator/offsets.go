@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/duomq/duomq/api/brokerpb"
+	"github.com/duomq/duomq/dr/meta"
 )
 
 // syncOffsetsLoop copies consumer offsets of followed queues every
@@ -36,6 +37,7 @@ func (r *Replicator) syncOffsetsLoop(ctx context.Context) {
 // (ordered) or its mirror (unordered).
 type copyRef struct {
 	topic, dst, leader string
+	slotted            bool // queue 0 of each broker, into queue i (queueRef.slotted)
 }
 
 // batches gathers offsets per receiving broker address.
@@ -50,13 +52,18 @@ type batches map[string][]*brokerpb.ConsumerOffset
 func (r *Replicator) SyncOffsets(ctx context.Context) error {
 	refs := map[copyRef]bool{}
 	for ref, leader := range r.followed() {
-		refs[copyRef{ref.topic, ref.dst, leader}] = true
+		refs[copyRef{ref.topic, ref.dst, leader, ref.slotted}] = true
 	}
 	out := batches{}
 	var errs []error
 	for c := range refs {
-		if len(r.src.Brokers(c.leader)) == 0 {
+		if !meta.AnyLive(r.src.Placement(c.leader)) {
 			continue // the leading DC is down: nothing to copy from or to
+		}
+		if c.slotted {
+			errs = append(errs, r.collectSlotted(ctx, c.leader, c.topic, r.cfg.DC, c.dst, out, true))
+			errs = append(errs, r.collectSlotted(ctx, r.cfg.DC, c.dst, c.leader, c.topic, out, false))
+			continue
 		}
 		errs = append(errs, r.collect(ctx, c.leader, c.topic, r.cfg.DC, c.dst, out))
 		if c.dst != c.topic {
@@ -75,27 +82,25 @@ func (r *Replicator) SyncOffsets(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// collect lists the offsets of topic on fromDC's brokers (each broker's
-// own queues, q mod n) and adds them to out for the brokers of toDC that
+// collect lists the offsets of topic on fromDC's live brokers (each
+// broker's own queues, meta.Place) and adds them to out for the brokers of toDC that
 // hold the same queues of dst.
 func (r *Replicator) collect(ctx context.Context, fromDC, topic, toDC, dst string, out batches) error {
-	srcs := r.src.Brokers(fromDC)
-	if len(srcs) == 0 {
+	srcs := r.src.Placement(fromDC)
+	if !meta.AnyLive(srcs) {
 		return fmt.Errorf("topic %s: no live broker in %s", topic, fromDC)
 	}
 	var errs []error
 	for i, src := range srcs {
-		c, err := r.dial.Client(src.Address)
+		if !src.Live {
+			continue // its queues' offsets are where it left them
+		}
+		offs, err := r.listOffsets(ctx, src, topic)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		res, err := c.ListConsumerOffsets(ctx, &brokerpb.ListConsumerOffsetsRequest{Topic: topic})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list offsets of %s on %s: %w", topic, src.Name, err))
-			continue
-		}
-		for _, o := range res.GetOffsets() {
+		for _, o := range offs {
 			if int(o.GetQueueId())%len(srcs) != i {
 				continue // not this broker's queue: its offsets are not authoritative
 			}
@@ -108,4 +113,61 @@ func (r *Replicator) collect(ctx context.Context, fromDC, topic, toDC, dst strin
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// collectSlotted is collect for a group's retry or dead-letter topic:
+// forward, queue 0 of fromDC's broker i goes to queue i of dst on toDC's
+// broker i; backward (from the mirror), queue i of the mirror on fromDC's
+// broker i goes to queue 0 of topic on toDC's broker i.
+func (r *Replicator) collectSlotted(ctx context.Context, fromDC, topic, toDC, dst string, out batches, forward bool) error {
+	srcs, dsts := r.src.Placement(fromDC), r.src.Placement(toDC)
+	if !meta.AnyLive(srcs) {
+		return fmt.Errorf("topic %s: no live broker in %s", topic, fromDC)
+	}
+	var errs []error
+	for i, src := range srcs {
+		if !src.Live {
+			continue
+		}
+		offs, err := r.listOffsets(ctx, src, topic)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// The slot the records belong to: the source broker's own in the
+		// forward direction, the mirror queue's in the backward one.
+		for _, o := range offs {
+			slot, queue := i, o.GetQueueId()
+			if forward {
+				if o.GetQueueId() != 0 {
+					continue
+				}
+				queue = uint32(i)
+			} else {
+				if int(o.GetQueueId())%len(srcs) != i {
+					continue // not this broker's mirror queue
+				}
+				slot, queue = int(o.GetQueueId()), 0
+			}
+			if len(dsts) == 0 || !meta.Place(dsts, slot).Live {
+				continue
+			}
+			to := meta.Place(dsts, slot).Alive.Address
+			out[to] = append(out[to], &brokerpb.ConsumerOffset{Group: o.GetGroup(), Topic: dst, QueueId: queue, Offset: o.GetOffset()})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// listOffsets lists the committed offsets of topic on a live broker.
+func (r *Replicator) listOffsets(ctx context.Context, src meta.Slot, topic string) ([]*brokerpb.ConsumerOffset, error) {
+	c, err := r.dial.Client(src.Alive.Address)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.ListConsumerOffsets(ctx, &brokerpb.ListConsumerOffsetsRequest{Topic: topic})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s on %s: %w", topic, src.Name, err)
+	}
+	return res.GetOffsets(), nil
 }

@@ -16,12 +16,13 @@ import (
 )
 
 // Source is the metadata the replicator follows (a loaded meta.Cache):
-// the topics, their fencing records and the live brokers of each DC.
+// the topics, their fencing records and each DC's placement of queues.
 type Source interface {
 	Topics() []meta.Topic
 	Ordered(topic string) (meta.Ordered, int64, bool)
-	Brokers(dc string) []meta.Alive
+	Placement(dc string) []meta.Slot
 	DCs() []meta.DC
+	Groups() []meta.Group
 	Subscribe() (<-chan struct{}, func())
 }
 
@@ -52,6 +53,18 @@ type queueRef struct {
 	topic string
 	dst   string
 	queue uint32
+	// slotted: the source is queue 0 of the leading DC's broker at slot
+	// queue of its placement (a group's retry or dead-letter topic, one
+	// per broker), copied into queue queue of dst.
+	slotted bool
+}
+
+// srcQueue is the queue id read on the leading DC's broker.
+func (r queueRef) srcQueue() uint32 {
+	if r.slotted {
+		return 0
+	}
+	return r.queue
 }
 
 type worker struct {
@@ -94,13 +107,20 @@ func (r *Replicator) Run(ctx context.Context) error {
 	}
 }
 
-// brokerFor is the broker of dc that hosts logical queue q.
+// brokerFor is the broker of dc that hosts logical queue q (meta.Place).
+// While that broker is down the queue is not copied from or into dc: no
+// other broker holds its records, and fetching them from one would read
+// a shorter queue as a divergence and truncate the copy.
 func (r *Replicator) brokerFor(dc string, q uint32) (meta.Alive, error) {
-	bs := r.src.Brokers(dc)
-	if len(bs) == 0 {
-		return meta.Alive{}, fmt.Errorf("no live broker in %s", dc)
+	slots := r.src.Placement(dc)
+	if len(slots) == 0 {
+		return meta.Alive{}, fmt.Errorf("no broker registered in %s", dc)
 	}
-	return bs[int(q)%len(bs)], nil
+	s := meta.Place(slots, int(q))
+	if !s.Live {
+		return meta.Alive{}, fmt.Errorf("queue %d: broker %s of %s is down", q, s.Name, dc)
+	}
+	return s.Alive, nil
 }
 
 // followed lists the queues this DC follows now, with their leading DC:
@@ -118,7 +138,7 @@ func (r *Replicator) followed() map[queueRef]string {
 					continue
 				}
 				for q := range uint32(t.Queues) {
-					want[queueRef{t.Name, names.MirrorTopic(d.Name, t.Name), q}] = d.Name
+					want[queueRef{topic: t.Name, dst: names.MirrorTopic(d.Name, t.Name), queue: q}] = d.Name
 				}
 			}
 			continue
@@ -128,10 +148,38 @@ func (r *Replicator) followed() map[queueRef]string {
 			continue
 		}
 		for q := range uint32(t.Queues) {
-			want[queueRef{t.Name, t.Name, q}] = o.Primary
+			want[queueRef{topic: t.Name, dst: t.Name, queue: q}] = o.Primary
 		}
 	}
+	r.followGroupQueues(want)
 	return want
+}
+
+// followGroupQueues adds the retry and dead-letter topics of the mirrored
+// groups (meta.GroupQueuesMirrored) of every other DC: queue 0 of its
+// broker i is copied into queue i of the mirror here, so that while that
+// DC is down its redeliveries and dead letters are read here.
+func (r *Replicator) followGroupQueues(want map[queueRef]string) {
+	topics := map[string]meta.Topic{}
+	for _, t := range r.src.Topics() {
+		topics[t.Name] = t
+	}
+	lookup := func(n string) (meta.Topic, bool) { t, ok := topics[n]; return t, ok }
+	for _, g := range r.src.Groups() {
+		if !meta.GroupQueuesMirrored(g, lookup) {
+			continue
+		}
+		for _, d := range r.src.DCs() {
+			if d.Name == r.cfg.DC {
+				continue
+			}
+			for _, topic := range []string{names.RetryTopic(g.Name), names.DLQTopic(g.Name)} {
+				for i := range r.src.Placement(d.Name) {
+					want[queueRef{topic: topic, dst: names.MirrorTopic(d.Name, topic), queue: uint32(i), slotted: true}] = d.Name
+				}
+			}
+		}
+	}
 }
 
 // reconcile starts a worker for every followed queue, restarts one whose

@@ -16,7 +16,9 @@ import (
 	"github.com/duomq/duomq/internal/daemon"
 	"github.com/duomq/duomq/internal/leakcheck"
 	"github.com/duomq/duomq/internal/names"
+	"github.com/duomq/duomq/internal/rpcerr"
 	"github.com/duomq/duomq/internal/testcluster"
+	"github.com/duomq/duomq/proxy"
 )
 
 func TestMain(m *testing.M) {
@@ -85,8 +87,26 @@ func sendKeys(t *testing.T, px proxypb.ProxyClient, topic, prefix string, n int)
 	}
 }
 
+// loseDC stops every broker of dc and marks it down, as the controller
+// does once they are gone.
+func loseDC(t *testing.T, c *testcluster.Cluster, dc string) {
+	t.Helper()
+	for i := range len(c.Brokers(dc)) {
+		c.StopBroker(t, dc, i)
+	}
+	rev, err := c.Meta().SetDCState(ctxOf(t), dc, meta.DCDown, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitMeta(t, rev)
+}
+
 // receiveAcked receives from the earliest offset and acks until n messages
 // arrived (at most 10 s) and returns their ids.
+// The messages are invisible for 2 s only: a long poll that another
+// broker's answer cut short may have popped messages whose answer was
+// cancelled in flight; they come back to the next receive after their
+// invisibility instead of being missing for the rest of a test.
 func receiveAcked(t *testing.T, px proxypb.ProxyClient, group, topic string, n int) []string {
 	t.Helper()
 	var ids []string
@@ -96,7 +116,7 @@ func receiveAcked(t *testing.T, px proxypb.ProxyClient, group, topic string, n i
 			t.Fatalf("received %d of %d messages of %s", len(ids), n, topic)
 		}
 		res, err := px.Receive(ctxOf(t), &proxypb.ReceiveRequest{Group: group, Topic: topic, MaxMessages: int32(n - len(ids)), WaitMillis: 300,
-			InvisibleMillis: 30000, ConsumeFrom: proxypb.ConsumeFrom_CONSUME_FROM_EARLIEST, ClientId: "test"})
+			InvisibleMillis: 2000, ConsumeFrom: proxypb.ConsumeFrom_CONSUME_FROM_EARLIEST, ClientId: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +165,7 @@ func TestSyncOrderedTopicCopiedAtSameOffsetsWithOffsets(t *testing.T) {
 func TestDivergentTailTruncatedWhenOldPrimaryFollows(t *testing.T) {
 	var dataDirs []string
 	c := testcluster.New(t, testcluster.Options{Broker: func(dc string, i int, pc *daemon.BrokerProcess) {
-		pc.Broker.ReplicaTimeout = 300 * time.Millisecond
+		pc.Broker.ReplicaTimeout, pc.Broker.ISRTimeout = 300*time.Millisecond, 200*time.Millisecond
 		if dc == dcA {
 			dataDirs = append(dataDirs, pc.Broker.DataDir)
 		}
@@ -251,32 +271,36 @@ func TestUnorderedTopicMirroredAndReadWhileItsDCIsDown(t *testing.T) {
 	// idc-a's consumers take 15 messages (of both DCs: idc-b has no
 	// consumers of the group yet); the offsets follow.
 	consumed := receiveAcked(t, pxA, "stats", "clicks", 15)
+	fromAConsumed := 0
+	for _, id := range consumed {
+		if slices.Contains(fromA, id) {
+			fromAConsumed++
+		}
+	}
+	// Every message taken from idc-a's queues is committed there (the
+	// sum of the offsets counts them) and the offsets reached the mirror.
 	mirror := names.MirrorTopic(dcA, "clicks")
 	testcluster.Eventually(t, func() bool {
+		var sum int64
 		for q := range queues {
-			a, _ := c.BrokerClient(t, dcA, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "stats", Topic: "clicks", QueueId: uint32(q)})
-			b, _ := c.BrokerClient(t, dcB, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "stats", Topic: mirror, QueueId: uint32(q)})
-			if a.GetOffset() != b.GetOffset() {
+			a, aerr := c.BrokerClient(t, dcA, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "stats", Topic: "clicks", QueueId: uint32(q)})
+			b, berr := c.BrokerClient(t, dcB, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "stats", Topic: mirror, QueueId: uint32(q)})
+			if aerr != nil || berr != nil || a.GetOffset() != b.GetOffset() {
 				return false
 			}
+			sum += a.GetOffset()
 		}
-		return true
-	}, "offsets of stats copied to the mirror")
+		return sum == int64(fromAConsumed)
+	}, "offsets of stats committed in idc-a and copied to the mirror")
 
-	// idc-a is lost: its brokers stop and the DC is marked down.
-	for i := range n {
-		c.StopBroker(t, dcA, i)
-	}
-	rev, err := c.Meta().SetDCState(ctxOf(t), dcA, meta.DCDown, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.WaitMeta(t, rev)
+	loseDC(t, c, dcA)
 	got := map[string]bool{}
 	deadline := time.Now().Add(20 * time.Second)
 	for len(got) < len(all)-len(consumed) && time.Now().Before(deadline) {
-		res, err := pxB.Receive(ctxOf(t), &proxypb.ReceiveRequest{Group: "stats", Topic: "clicks", MaxMessages: 32, WaitMillis: 200,
-			InvisibleMillis: 30000, ConsumeFrom: proxypb.ConsumeFrom_CONSUME_FROM_EARLIEST, ClientId: "test"})
+		// No wait: every receive sweeps all targets, which is what once
+		// found a stale partial copy of a mirror queue on another broker.
+		res, err := pxB.Receive(ctxOf(t), &proxypb.ReceiveRequest{Group: "stats", Topic: "clicks", MaxMessages: 32, WaitMillis: 0,
+			InvisibleMillis: 2000, ConsumeFrom: proxypb.ConsumeFrom_CONSUME_FROM_EARLIEST, ClientId: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,5 +330,168 @@ func TestUnorderedTopicMirroredAndReadWhileItsDCIsDown(t *testing.T) {
 	}
 	if missing != 0 || len(got) != len(all)-len(consumed) || mirrored == 0 {
 		t.Fatalf("received %d messages in idc-b, want the %d unconsumed; %d missing; %d of idc-a's read from the mirror", len(got), len(all)-len(consumed), missing, mirrored)
+	}
+}
+
+// A broker of the primary DC stops: the queues it holds stay on it (the
+// placement is over the registered brokers), so sends to them fail until
+// it returns while the other broker's queues go on, and the other DC's
+// copy of its queues is neither truncated nor written past. Before, the
+// placement was over the live brokers: its queues moved to a broker
+// without their data, which took writes at offset 0 and made the
+// follower truncate its copy.
+func TestPrimaryBrokerLossLeavesItsQueuesInPlace(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{})
+	c.CreateTopic(t, meta.Topic{Name: "orders", Queues: 2, Ordered: true, Primary: dcA, Replication: meta.ReplicationSync})
+	pxA := c.ProxyClient(t, dcA)
+	sendKeys(t, pxA, "orders", "m", 20)
+	sameQueues(t, c, "orders", 2, 20)
+	q0Before := queueRecords(t, c.BrokerClient(t, dcB, 0), "orders", 0)
+
+	c.StopBroker(t, dcA, 0) // holds queue 0
+	// Keys are spread over both queues: those of queue 0 are refused,
+	// naming the broker that is down; those of queue 1 are stored there.
+	var refused, stored, storedAll int
+	testcluster.Eventually(t, func() bool {
+		refused, stored = 0, 0
+		for i := range 10 {
+			res, err := pxA.Send(ctxOf(t), &proxypb.SendRequest{Topic: "orders", Messages: []*proxypb.Message{{ShardingKey: fmt.Sprintf("key-%d", i), Body: []byte("x")}}})
+			switch {
+			case err == nil && res.GetResults()[0].GetQueueId() == 1:
+				stored++
+				storedAll++
+			case err == nil:
+				t.Fatalf("queue %d written while its broker is down: %+v", res.GetResults()[0].GetQueueId(), res.GetResults()[0])
+			case rpcerr.Reason(err) == proxy.ReasonPrimaryUnavailable && strings.Contains(err.Error(), "down"):
+				refused++
+			}
+		}
+		return refused > 0 && stored > 0 && refused+stored == 10
+	}, "sends to queue 0 refused and to queue 1 stored")
+	total := 20 + storedAll
+	testcluster.Eventually(t, func() bool {
+		return len(queueRecords(t, c.BrokerClient(t, dcB, 1), "orders", 1)) == len(queueRecords(t, c.BrokerClient(t, dcA, 1), "orders", 1))
+	}, "queue 1 copied")
+	if got := queueRecords(t, c.BrokerClient(t, dcB, 0), "orders", 0); !slices.Equal(got, q0Before) {
+		t.Fatalf("idc-b's copy of queue 0 changed while its primary broker was down:\nbefore %v\nafter  %v", q0Before, got)
+	}
+
+	c.StartBroker(t, dcA, 0)
+	testcluster.Eventually(t, func() bool {
+		ok := 0
+		for i := range 10 {
+			if _, err := pxA.Send(ctxOf(t), &proxypb.SendRequest{Topic: "orders", Messages: []*proxypb.Message{{ShardingKey: fmt.Sprintf("key-%d", i), Body: []byte("y")}}}); err == nil {
+				ok++
+			}
+		}
+		total += ok
+		return ok == 10
+	}, "every queue writable after the broker returned")
+	sameQueues(t, c, "orders", 2, total)
+}
+
+// A message whose delivery failed in idc-a waits in idc-a's retry queue,
+// and one that failed too often in its dead-letter queue. Both are copied
+// into idc-b's mirrors of them, so when idc-a is lost idc-b's consumers
+// receive the pending redeliveries (with their reconsume count, under
+// their topic) and the dead letter is kept.
+func TestRetryAndDeadLetterQueuesMirrored(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{})
+	c.CreateTopic(t, meta.Topic{Name: "clicks", Queues: 2, Replication: meta.ReplicationAsync})
+	c.CreateGroup(t, meta.Group{Name: "stats", Subscriptions: []meta.Subscription{{Topic: "clicks"}}, MaxRetries: 1})
+	pxA, pxB := c.ProxyClient(t, dcA), c.ProxyClient(t, dcB)
+	var ids []string
+	for i := range 5 {
+		res, err := pxA.Send(ctxOf(t), &proxypb.SendRequest{Topic: "clicks", Messages: []*proxypb.Message{{Body: fmt.Appendf(nil, "click-%d", i)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.GetResults()[0].GetId())
+	}
+	dead := ids[4]
+	receive := func(px proxypb.ProxyClient) []*proxypb.ReceivedMessage {
+		res, err := px.Receive(ctxOf(t), &proxypb.ReceiveRequest{Group: "stats", Topic: "clicks", MaxMessages: 16, WaitMillis: 200,
+			InvisibleMillis: 60000, ConsumeFrom: proxypb.ConsumeFrom_CONSUME_FROM_EARLIEST, ClientId: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetMessages()
+	}
+	nack := func(px proxypb.ProxyClient, m *proxypb.ReceivedMessage) {
+		if _, err := px.ChangeInvisibleDuration(ctxOf(t), &proxypb.ChangeInvisibleDurationRequest{Group: "stats", Topic: "clicks",
+			ReceiptHandle: m.GetReceiptHandle(), InvisibleMillis: 0, ClientId: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every first delivery fails in idc-a; so does the dead one's retry.
+	// The other four retries are taken and left in flight (unsettled).
+	first, retried := 0, map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for (first < 5 || len(retried) < 5) && time.Now().Before(deadline) {
+		for _, m := range receive(pxA) {
+			switch id := m.GetMessage().GetId(); {
+			case m.GetMessage().GetReconsumeTimes() == 0:
+				first++
+				nack(pxA, m)
+			case id == dead:
+				retried[id] = true
+				nack(pxA, m)
+			default:
+				retried[id] = true
+			}
+		}
+	}
+	if first != 5 || len(retried) != 5 {
+		t.Fatalf("idc-a: %d first deliveries, %d retries, want 5 and 5", first, len(retried))
+	}
+
+	n := len(c.Brokers(dcB))
+	copies := func(topic string) []string {
+		var out []string
+		for q := range n {
+			out = append(out, queueRecords(t, c.BrokerClient(t, dcB, q), names.MirrorTopic(dcA, topic), uint32(q))...)
+		}
+		return out
+	}
+	testcluster.Eventually(t, func() bool { return len(copies(names.RetryTopic("stats"))) == 5 }, "idc-a's five retry copies in idc-b's mirror")
+	testcluster.Eventually(t, func() bool {
+		return slices.ContainsFunc(copies(names.DLQTopic("stats")), func(s string) bool { return strings.HasPrefix(s, dead+":") })
+	}, "idc-a's dead letter in idc-b's mirror")
+	// The first deliveries were settled in idc-a (moved to the retry
+	// queue): their offsets reach idc-b's mirror of clicks.
+	testcluster.Eventually(t, func() bool {
+		var sum int64
+		for q := range 2 {
+			res, err := c.BrokerClient(t, dcB, q%n).QueryOffset(ctxOf(t), &brokerpb.QueryOffsetRequest{Group: "stats", Topic: names.MirrorTopic(dcA, "clicks"), QueueId: uint32(q)})
+			if err != nil {
+				return false
+			}
+			sum += res.GetOffset()
+		}
+		return sum == 5
+	}, "offsets of clicks synced to idc-b's mirror")
+
+	loseDC(t, c, dcA)
+	got := map[string]bool{}
+	deadline = time.Now().Add(20 * time.Second)
+	for len(got) < 4 && time.Now().Before(deadline) {
+		for _, m := range receive(pxB) {
+			msg := m.GetMessage()
+			if msg.GetTopic() != "clicks" || msg.GetReconsumeTimes() < 1 {
+				t.Fatalf("redelivery from the mirror presented as %s with reconsume times %d", msg.GetTopic(), msg.GetReconsumeTimes())
+			}
+			if msg.GetReconsumeTimes() == 0 || !slices.Contains(ids, msg.GetId()) {
+				t.Fatalf("unexpected message %s", msg.GetId())
+			}
+			if msg.GetId() != dead {
+				got[msg.GetId()] = true
+			}
+			if _, err := pxB.Ack(ctxOf(t), &proxypb.AckRequest{Group: "stats", Topic: "clicks", ReceiptHandle: m.GetReceiptHandle()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("idc-b received %d of idc-a's four pending redeliveries", len(got))
 	}
 }

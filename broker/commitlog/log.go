@@ -96,7 +96,7 @@ func Open(opts Options) (*Log, error) {
 	l := &Log{
 		opts:     opts,
 		fs:       opts.FS,
-		logger:   opts.Logger.With("component", "commitlog", "dir", opts.Dir),
+		logger:   opts.Logger.With("subsystem", "commitlog", "dir", opts.Dir),
 		maxRec:   opts.maxRecord(),
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),

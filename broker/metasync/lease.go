@@ -38,7 +38,7 @@ func NewLease(store *meta.Store, b *broker.Broker, addr string, ttl time.Duratio
 	}
 	b.EnableLease(ttl)
 	return &Lease{store: store, b: b, addr: addr, ttl: ttl, started: time.Now().UTC(),
-		log: logger.With("component", "lease", "broker", b.Name())}
+		log: logger.With("subsystem", "lease", "broker", b.Name())}
 }
 
 // Run keeps the lease until ctx ends, then revokes it so the record goes

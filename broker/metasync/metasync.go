@@ -7,9 +7,9 @@
 //     never deletes a topic because it has not heard of it yet.
 //   - A topic's queue count only grows (the broker refuses shrinking).
 //   - An ordered topic's fencing record (meta.Ordered: epoch, primary,
-//     blocked) and its followers (the other DCs not down) are passed to the
-//     broker, which only ever raises the epoch and leads the topic only
-//     where the record names its DC.
+//     blocked), its followers (the other DCs not down) and its replication
+//     and sync policy are passed to the broker, which only ever raises the
+//     epoch and leads the topic only where the record names its DC.
 //   - Lease (lease.go): a broker connected to the metadata keeps its
 //     liveness record alive/<dc>/<broker> under an etcd lease and takes
 //     ordered writes only while a renewal sent less than the TTL ago
@@ -41,6 +41,12 @@ type Source interface {
 	// DCs are the data centers; the DCs other than an ordered topic's
 	// primary that are not down are its followers.
 	DCs() []meta.DC
+	// Groups are the consumer groups: an unordered group's retry and
+	// dead-letter queues are mirrored (meta.GroupQueuesMirrored).
+	Groups() []meta.Group
+	// Placement is a DC's placement (meta.Place): a mirror of a DC's
+	// retry queues has one queue per broker of it.
+	Placement(dc string) []meta.Slot
 	Subscribe() (<-chan struct{}, func())
 }
 
@@ -58,7 +64,7 @@ func New(b *broker.Broker, src Source, logger *slog.Logger, resync time.Duration
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reconciler{b: b, src: src, log: logger.With("component", "metasync", "broker", b.Name()), resync: resync}
+	return &Reconciler{b: b, src: src, log: logger.With("subsystem", "metasync", "broker", b.Name()), resync: resync}
 }
 
 // Run reconciles at once, then on every metadata change, until ctx ends.
@@ -92,12 +98,19 @@ func (r *Reconciler) Once() error {
 	for _, t := range want {
 		errs = append(errs, r.apply(t))
 	}
+	mirroredGroups := map[string]bool{}
+	for _, g := range r.src.Groups() {
+		if meta.GroupQueuesMirrored(g, func(n string) (meta.Topic, bool) { t, ok := want[n]; return t, ok }) {
+			mirroredGroups[g.Name] = true
+			errs = append(errs, r.applyGroupQueues(g.Name))
+		}
+	}
 	for _, local := range r.b.Topics() {
 		if _, ok := want[local.Name]; !ok && !strings.HasPrefix(local.Name, "%") {
 			r.log.Info("deleting topic removed from metadata", "topic", local.Name)
 			errs = append(errs, r.b.DeleteTopic(local.Name))
 		}
-		if dc, topic, ok := names.ParseMirror(local.Name); ok && !r.mirrored(want, dc, topic) {
+		if dc, topic, ok := names.ParseMirror(local.Name); ok && !r.mirrored(want, mirroredGroups, dc, topic) {
 			r.log.Info("deleting mirror of a topic no longer replicated", "topic", local.Name)
 			errs = append(errs, r.b.DeleteTopic(local.Name))
 		}
@@ -106,10 +119,41 @@ func (r *Reconciler) Once() error {
 }
 
 // mirrored reports whether this broker should hold a mirror of dc's
-// queues of topic: an unordered topic replicated, and another DC.
-func (r *Reconciler) mirrored(want map[string]meta.Topic, dc, topic string) bool {
+// queues of topic: another DC's, of an unordered topic replicated or of a
+// mirrored group's retry or dead-letter topic.
+func (r *Reconciler) mirrored(want map[string]meta.Topic, groups map[string]bool, dc, topic string) bool {
+	if dc == r.b.DC() {
+		return false
+	}
+	if g, ok := names.GroupQueue(topic); ok {
+		return groups[g]
+	}
 	t, ok := want[topic]
-	return ok && !t.Ordered && t.Replication != meta.ReplicationNone && dc != r.b.DC()
+	return ok && !t.Ordered && t.Replication != meta.ReplicationNone
+}
+
+// applyGroupQueues creates a mirrored group's retry and dead-letter topics
+// here (one queue: what this broker's pops retry or dead-letter), so the
+// other DCs' replicators can copy them from the start, and the mirrors of
+// the other DCs' ones: queue i holds the copy of the queue of that DC's
+// broker i (meta.Place), written only by the replicator.
+func (r *Reconciler) applyGroupQueues(group string) error {
+	var errs []error
+	for _, topic := range []string{names.RetryTopic(group), names.DLQTopic(group)} {
+		errs = append(errs, r.applyConfig(meta.Topic{Name: topic, Queues: 1, MaxMessageBytes: r.b.Config().MaxMessageBytes}))
+		for _, d := range r.src.DCs() {
+			if d.Name == r.b.DC() {
+				continue
+			}
+			m := meta.Topic{Name: names.MirrorTopic(d.Name, topic), Queues: max(len(r.src.Placement(d.Name)), 1), MaxMessageBytes: r.b.Config().MaxMessageBytes}
+			if err := r.applyConfig(m); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			errs = append(errs, r.b.SetTopicOrder(m.Name, 1, broker.Order{Primary: d.Name}))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (r *Reconciler) apply(t meta.Topic) error {
@@ -125,6 +169,7 @@ func (r *Reconciler) apply(t meta.Topic) error {
 	}
 	return r.b.SetTopicOrder(t.Name, o.Epoch, broker.Order{
 		Primary: o.Primary, Blocked: o.Blocked, Replication: string(t.Replication), Followers: r.followers(o.Primary),
+		SyncPolicy: string(t.SyncPolicy),
 	})
 }
 
@@ -136,7 +181,7 @@ func (r *Reconciler) applyUnordered(t meta.Topic) error {
 		return nil
 	}
 	self := r.b.DC()
-	err := r.b.SetTopicOrder(t.Name, 0, broker.Order{Replication: string(t.Replication), Followers: r.followers(self)})
+	err := r.b.SetTopicOrder(t.Name, 0, broker.Order{Replication: string(t.Replication), Followers: r.followers(self), SyncPolicy: string(t.SyncPolicy)})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/duomq/duomq/broker"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/names"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -18,6 +19,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // under test here; the real etcd path is covered by devcluster's test.
 type source struct {
 	mu      sync.Mutex
+	groups  []meta.Group
+	slots   map[string][]meta.Slot
 	topics  []meta.Topic
 	ordered map[string]meta.Ordered
 	subs    []chan struct{}
@@ -41,6 +44,18 @@ func (s *source) setOrdered(o meta.Ordered) {
 
 func (s *source) DCs() []meta.DC {
 	return []meta.DC{{Name: "idc-a", State: meta.DCActive}, {Name: "idc-b", State: meta.DCActive}, {Name: "idc-c", State: meta.DCDown}}
+}
+
+func (s *source) Groups() []meta.Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]meta.Group(nil), s.groups...)
+}
+
+func (s *source) Placement(dc string) []meta.Slot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.slots[dc]
 }
 
 func (s *source) Topics() []meta.Topic {
@@ -188,5 +203,92 @@ func TestSystemTopicsNotDeleted(t *testing.T) {
 	}
 	if _, err := b.Topic("orders"); err == nil {
 		t.Fatal("user topic removed from the metadata was kept")
+	}
+}
+
+func TestReplicationAndSyncPolicyReachBroker(t *testing.T) {
+	b := newBroker(t)
+	src := &source{}
+	r := New(b, src, nil, time.Hour)
+	src.setOrdered(meta.Ordered{Topic: "ord", Primary: "idc-a", Epoch: 1})
+	src.set(meta.Topic{Name: "ord", Ordered: true, Queues: 1, Primary: "idc-a", Replication: meta.ReplicationSync, SyncPolicy: meta.SyncPolicyDegrade},
+		meta.Topic{Name: "plain", Queues: 1, Replication: meta.ReplicationSync, SyncPolicy: meta.SyncPolicyFail})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]broker.Order{
+		"ord":   {Primary: "idc-a", Replication: "sync", Followers: []string{"idc-b"}, SyncPolicy: broker.SyncPolicyDegrade},
+		"plain": {Replication: "sync", Followers: []string{"idc-b"}, SyncPolicy: broker.SyncPolicyFail},
+	}
+	for name, o := range want {
+		tc, err := b.Topic(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tc.Order; got.Primary != o.Primary || got.Replication != o.Replication || got.SyncPolicy != o.SyncPolicy ||
+			len(got.Followers) != 1 || got.Followers[0] != "idc-b" {
+			t.Errorf("topic %s: order %+v, want %+v", name, got, o)
+		}
+	}
+	// A policy change alone reaches the broker too.
+	src.set(meta.Topic{Name: "ord", Ordered: true, Queues: 1, Primary: "idc-a", Replication: meta.ReplicationSync, SyncPolicy: meta.SyncPolicyFail})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	if tc, _ := b.Topic("ord"); tc.Order.SyncPolicy != broker.SyncPolicyFail {
+		t.Fatalf("sync policy %q after the change, want fail", tc.Order.SyncPolicy)
+	}
+}
+
+// An unordered group subscribing to a replicated topic gets its retry and
+// dead-letter topics here and, per other DC, mirrors of them with one
+// queue per broker of that DC; an ordered group gets none; mirrors of a
+// group that is gone are deleted, its own retry topic is kept.
+func TestGroupQueuesMirrored(t *testing.T) {
+	b := newBroker(t)
+	src := &source{slots: map[string][]meta.Slot{"idc-b": {{Name: "b0"}, {Name: "b1"}, {Name: "b2"}}}}
+	r := New(b, src, nil, time.Hour)
+	src.groups = []meta.Group{
+		{Name: "stats", Subscriptions: []meta.Subscription{{Topic: "clicks"}}},
+		{Name: "billing", Subscriptions: []meta.Subscription{{Topic: "clicks"}}, Ordered: true},
+	}
+	src.set(meta.Topic{Name: "clicks", Queues: 2, Replication: meta.ReplicationAsync})
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	self := b.DC()
+	for _, dc := range []string{"idc-a", "idc-b", "idc-c"} {
+		if dc == self {
+			continue
+		}
+		want := uint32(max(len(src.slots[dc]), 1))
+		for _, topic := range []string{"%RETRY%stats", "%DLQ%stats"} {
+			m, err := b.Topic(names.MirrorTopic(dc, topic))
+			if err != nil || m.Queues != want || m.Order.Primary != dc {
+				t.Fatalf("mirror of %s of %s: %+v, %v (want %d queues led by %s)", topic, dc, m, err, want, dc)
+			}
+		}
+		if _, err := b.Topic(names.MirrorTopic(dc, "%RETRY%billing")); err == nil {
+			t.Fatal("an ordered group's retry topic is mirrored")
+		}
+	}
+	for _, topic := range []string{"%RETRY%stats", "%DLQ%stats"} {
+		if _, err := b.Topic(topic); err != nil {
+			t.Fatalf("%s not created: %v", topic, err)
+		}
+	}
+	src.mu.Lock()
+	src.groups = nil
+	src.mu.Unlock()
+	if err := r.Once(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range b.Topics() {
+		if _, of, ok := names.ParseMirror(tc.Name); ok && of != "clicks" {
+			t.Fatalf("mirror %s kept after its group was deleted", tc.Name)
+		}
+	}
+	if _, err := b.Topic("%RETRY%stats"); err != nil {
+		t.Fatalf("own retry topic deleted: %v", err)
 	}
 }

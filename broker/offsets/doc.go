@@ -7,6 +7,14 @@
 // snapshot. A consumer that restarts after a crash re-reads at most what was
 // committed since the last Flush, never skips a message.
 //
+// # Commit history
+//
+// For message traces the store also remembers, in memory only, when each
+// queue's committed offset moved (PassedAt): a few dozen marks per queue,
+// precise for recent moves and coarser with age. A group's first commit is
+// where it starts reading, not what it consumed, so the history begins
+// there; nothing before the store was opened is known.
+//
 // # On-disk format
 //
 // One JSON document:

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/duomq/duomq/internal/atomicfile"
 )
@@ -34,6 +35,8 @@ type Store struct {
 
 	mu      sync.Mutex // guards the fields below
 	offsets map[key]int64
+	hist    map[key]*history // recent moves, memory only (history.go)
+	now     func() time.Time
 	gen     uint64 // bumped by every change
 	saved   uint64 // gen of the table on disk
 	closed  bool
@@ -48,7 +51,7 @@ func Open(path string) (*Store, error) {
 	if err := atomicfile.RemoveTemps(path); err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, offsets: map[key]int64{}}
+	s := &Store{path: path, offsets: map[key]int64{}, hist: map[key]*history{}, now: time.Now}
 	data, err := atomicfile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -70,10 +73,12 @@ func (s *Store) Commit(group, topic string, queue uint32, offset int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := key{group, topic, queue}
-	if old, ok := s.offsets[k]; ok && old == offset {
+	old, had := s.offsets[k]
+	if had && old == offset {
 		return
 	}
 	s.offsets[k] = offset
+	s.recordLocked(k, old, had, offset, false)
 	s.gen++
 }
 
@@ -83,10 +88,12 @@ func (s *Store) Raise(group, topic string, queue uint32, offset int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := key{group, topic, queue}
-	if old, ok := s.offsets[k]; ok && old >= offset {
+	old, had := s.offsets[k]
+	if had && old >= offset {
 		return false
 	}
 	s.offsets[k] = offset
+	s.recordLocked(k, old, had, offset, true)
 	s.gen++
 	return true
 }
@@ -115,6 +122,21 @@ func (s *Store) snapshotLocked() []Entry {
 	return out
 }
 
+// Queue returns the committed offsets of every group of one queue,
+// sorted by group.
+func (s *Store) Queue(topic string, queue uint32) []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Entry
+	for k, off := range s.offsets {
+		if k.topic == topic && k.queue == queue {
+			out = append(out, Entry{Group: k.group, Topic: k.topic, Queue: k.queue, Offset: off})
+		}
+	}
+	slices.SortFunc(out, compareEntries)
+	return out
+}
+
 func compareEntries(a, b Entry) int {
 	return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Queue, b.Queue))
 }
@@ -134,6 +156,7 @@ func (s *Store) deleteWhere(match func(key) bool) {
 	defer s.mu.Unlock()
 	n := len(s.offsets)
 	maps.DeleteFunc(s.offsets, func(k key, _ int64) bool { return match(k) })
+	maps.DeleteFunc(s.hist, func(k key, _ *history) bool { return match(k) })
 	if len(s.offsets) != n {
 		s.gen++
 	}

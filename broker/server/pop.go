@@ -19,6 +19,7 @@ func (s *Server) Pop(ctx context.Context, req *brokerpb.PopRequest) (*brokerpb.P
 		MaxMessages: int(req.GetMaxMessages()), Invisible: millis(req.GetInvisibleMillis()),
 		Wait: millis(req.GetWaitMillis()), Tags: req.GetTags(), Ordered: req.GetOrdered(),
 		InitialPosition: broker.InitialPosition(req.GetInitialPosition()), MaxAttempts: int(req.GetMaxAttempts()),
+		PopID: req.GetPopId(),
 	}
 	if req.GetInitialPosition() == brokerpb.InitialPosition_INITIAL_POSITION_TIMESTAMP {
 		pr.InitialTime = time.Unix(0, req.GetInitialTimeUnixNano())
@@ -62,4 +63,13 @@ func (s *Server) ChangeInvisibleDuration(_ context.Context, req *brokerpb.Change
 func millis(ms int64) time.Duration {
 	const maxMillis = int64(1<<63-1) / int64(time.Millisecond)
 	return time.Duration(min(ms, maxMillis)) * time.Millisecond
+}
+
+// ReleasePop implements brokerpb.BrokerServer.
+func (s *Server) ReleasePop(_ context.Context, req *brokerpb.ReleasePopRequest) (*brokerpb.ReleasePopResponse, error) {
+	n, err := s.b.ReleasePop(req.GetPopId())
+	if err != nil {
+		return nil, errTable.Status(err)
+	}
+	return &brokerpb.ReleasePopResponse{Released: int32(n)}, nil
 }

@@ -78,7 +78,7 @@ func (s *Server) ReplicaState(ctx context.Context, req *brokerpb.ReplicaStateReq
 }
 
 func replicaStateToProto(st broker.ReplicaState) *brokerpb.ReplicaStateResponse {
-	out := &brokerpb.ReplicaStateResponse{Epoch: st.Epoch, Primary: st.Order.Primary, Blocked: st.Order.Blocked, Leader: st.Leader}
+	out := &brokerpb.ReplicaStateResponse{Epoch: st.Epoch, Primary: st.Order.Primary, Blocked: st.Order.Blocked, Leader: st.Leader, OutOfSync: st.OutOfSync}
 	for _, q := range st.Queues {
 		out.Queues = append(out.Queues, &brokerpb.QueueReplicaState{QueueId: q.QueueID, NextOffset: q.NextOffset,
 			LastEpoch: q.LastEpoch, MinOffset: q.MinOffset, FollowerOffsets: q.FollowerOffsets})

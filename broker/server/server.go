@@ -112,22 +112,35 @@ func (s *Server) OffsetForTime(_ context.Context, req *brokerpb.OffsetForTimeReq
 	return &brokerpb.OffsetForTimeResponse{Offset: off}, nil
 }
 
-// LookupByID finds a message by its id.
+// LookupByID finds a message by its id: its newest record, or with trace
+// every record of it on this broker.
 func (s *Server) LookupByID(_ context.Context, req *brokerpb.LookupByIDRequest) (*brokerpb.LookupResponse, error) {
 	if req.GetId() == "" {
 		return nil, errTable.Status(fmt.Errorf("%w: id is empty", broker.ErrInvalidArgument))
 	}
-	m, err := s.b.LookupID(req.GetId())
+	if req.GetTrace() {
+		res, err := s.trace(broker.TraceRequest{Topic: req.GetTopic(), ID: req.GetId()})
+		if err == nil && len(res.Messages) == 0 {
+			err = fmt.Errorf("%w: id %q", broker.ErrNotFound, req.GetId())
+		}
+		return res, errTable.Status(err)
+	}
+	m, err := s.b.LookupIDIn(req.GetTopic(), req.GetId())
 	if err != nil {
 		return nil, errTable.Status(err)
 	}
 	return &brokerpb.LookupResponse{Messages: []*brokerpb.Message{ToProto(&m)}}, nil
 }
 
-// LookupByKey finds a topic's messages carrying a key.
+// LookupByKey finds a topic's messages carrying a key, with trace their
+// records in the topic's mirrors too and the copies made of them.
 func (s *Server) LookupByKey(_ context.Context, req *brokerpb.LookupByKeyRequest) (*brokerpb.LookupResponse, error) {
 	if req.GetKey() == "" {
 		return nil, errTable.Status(fmt.Errorf("%w: key is empty", broker.ErrInvalidArgument))
+	}
+	if req.GetTrace() {
+		res, err := s.trace(broker.TraceRequest{Topic: req.GetTopic(), Key: req.GetKey(), Max: int(req.GetMaxResults())})
+		return res, errTable.Status(err)
 	}
 	ms, err := s.b.LookupKey(req.GetTopic(), req.GetKey(), int(req.GetMaxResults()))
 	if err != nil {
@@ -138,4 +151,40 @@ func (s *Server) LookupByKey(_ context.Context, req *brokerpb.LookupByKeyRequest
 		out.Messages = append(out.Messages, ToProto(&ms[i]))
 	}
 	return out, nil
+}
+
+func (s *Server) trace(req broker.TraceRequest) (*brokerpb.LookupResponse, error) {
+	copies, err := s.b.Trace(req)
+	if err != nil {
+		return nil, err
+	}
+	out := &brokerpb.LookupResponse{}
+	for i := range copies {
+		c := &copies[i]
+		out.Messages = append(out.Messages, ToProto(&c.Message))
+		out.Traces = append(out.Traces, traceToProto(c))
+	}
+	return out, nil
+}
+
+func traceToProto(c *broker.TracedCopy) *brokerpb.RecordTrace {
+	out := &brokerpb.RecordTrace{ReplicatedAtUnixNano: unixNano(c.ReplicatedAt)}
+	for _, g := range c.Groups {
+		pg := &brokerpb.GroupProgress{
+			Group: g.Group, CommittedOffset: g.Committed, Consumed: g.Consumed,
+			InFlight: g.InFlight, Attempt: int32(g.Attempt), InvisibleUntilUnixNano: unixNano(g.InvisibleUntil),
+			Settled: g.Settled, Synced: g.Passed.Synced,
+			ConsumedAfterUnixNano: unixNano(g.Passed.After), ConsumedByUnixNano: unixNano(g.Passed.By),
+		}
+		out.Groups = append(out.Groups, pg)
+	}
+	return out
+}
+
+// unixNano is t in unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }

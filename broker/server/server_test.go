@@ -84,6 +84,16 @@ func TestSendPullOverGRPC(t *testing.T) {
 	if _, err := c.CommitOffset(ctx, &brokerpb.CommitOffsetRequest{Group: "g", Topic: "t1", QueueId: 1, Offset: 2}); err != nil {
 		t.Fatal(err)
 	}
+	tr, err := c.LookupByKey(ctx, &brokerpb.LookupByKeyRequest{Topic: "t1", Key: "k", Trace: true})
+	if err != nil || len(tr.Messages) != 1 || len(tr.Traces) != 1 || len(tr.Traces[0].Groups) != 1 {
+		t.Fatalf("trace by key: %v %v", tr, err)
+	}
+	if g := tr.Traces[0].Groups[0]; g.Group != "g" || !g.Consumed || g.CommittedOffset != 2 {
+		t.Fatalf("trace: group progress %v", g)
+	}
+	if _, err := c.LookupByID(ctx, &brokerpb.LookupByIDRequest{Id: res.Results[0].Id, Topic: "other", Trace: true}); status.Code(err) != codes.NotFound {
+		t.Fatalf("trace in another topic: %v", err)
+	}
 	q, err := c.QueryOffset(ctx, &brokerpb.QueryOffsetRequest{Group: "g", Topic: "t1", QueueId: 1})
 	if err != nil || !q.Found || q.Offset != 2 {
 		t.Fatalf("query offset %v %v", q, err)
