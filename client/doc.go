@@ -54,6 +54,10 @@
 // WithConsumeFrom says where a group with no committed offset starts
 // (latest by default, earliest, or a time).
 //
+// TraceMessage (`duomq trace`) shows where a message went in both DCs:
+// stored, replicated, delivered to each group, retried, dead-lettered;
+// MessageTrace.Timeline tells it in order.
+//
 // # Errors
 //
 // Every failed call returns an *Error wrapping one of the sentinels of

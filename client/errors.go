@@ -22,6 +22,9 @@ var (
 	ErrTopicNotFound = errors.New("duomq: topic not found")
 	// ErrGroupNotFound: the consumer group does not exist (GROUP_NOT_FOUND).
 	ErrGroupNotFound = errors.New("duomq: consumer group not found")
+	// ErrMessageNotFound: a trace found the message nowhere
+	// (MESSAGE_NOT_FOUND).
+	ErrMessageNotFound = errors.New("duomq: message not found")
 	// ErrNotSubscribed: the group does not subscribe to the topic
 	// (NOT_SUBSCRIBED): add the subscription with duomq group update.
 	ErrNotSubscribed = errors.New("duomq: group does not subscribe to the topic")
@@ -108,6 +111,7 @@ var reasonKinds = map[string]error{
 	"TOPIC_NOT_FOUND":        ErrTopicNotFound,
 	"GROUP_NOT_FOUND":        ErrGroupNotFound,
 	"NOT_SUBSCRIBED":         ErrNotSubscribed,
+	"MESSAGE_NOT_FOUND":      ErrMessageNotFound,
 	"MESSAGE_TOO_LARGE":      ErrMessageTooLarge,
 	"INVALID_NAME":           ErrInvalidArgument,
 	"INVALID_ARGUMENT":       ErrInvalidArgument,

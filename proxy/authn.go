@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -93,6 +94,17 @@ func (app *App) permit(req any) error {
 		return consume(r.GetGroup(), "")
 	case *proxypb.RedriveDeadLettersRequest:
 		return consume(r.GetGroup(), "")
+	case *proxypb.TraceMessageRequest:
+		// A trace shows where a topic's messages went: for apps that
+		// produce to or consume the topic; without a topic, for apps
+		// allowed every topic.
+		t := cmp.Or(r.GetTopic(), "*")
+		if !allowed(app.Produce, t) && !allowed(app.ConsumeTopics, t) {
+			if r.GetTopic() == "" {
+				return errorf(ErrPermissionDenied, "app %q (access key %s) may trace only the topics it produces to or consumes: name the topic", app.Name, app.AccessKey)
+			}
+			return deny("trace messages of topic", r.GetTopic())
+		}
 	}
 	return nil
 }
@@ -109,7 +121,7 @@ func (p *Proxy) authorize(ctx context.Context, req any, fullMethod string) error
 	}
 	if err != nil {
 		p.metrics.authRefusals.WithLabelValues(rpcerr.Reason(toStatus(err))).Inc()
-		p.log.Warn("call refused", "method", fullMethod, "peer", peerHost(ctx), "err", err)
+		p.log.WarnContext(ctx, "call refused", "method", fullMethod, "peer", peerHost(ctx), "err", err)
 		return err
 	}
 	return nil

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/duomq/duomq/api/brokerpb"
+	"github.com/duomq/duomq/internal/rpcerr"
+	"github.com/duomq/duomq/internal/wanroute"
 )
 
 // brokerRef is one broker of a route.
@@ -49,7 +51,7 @@ type brokerPool struct {
 func newBrokerPool(cfg BreakerConfig, dial func(string) (*grpc.ClientConn, error), m *metrics) *brokerPool {
 	if dial == nil {
 		dial = func(addr string) (*grpc.ClientConn, error) {
-			return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			return grpc.NewClient(wanroute.Rewrite(addr), grpc.WithTransportCredentials(insecure.NewCredentials()),
 				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(128<<20), grpc.MaxCallSendMsgSize(128<<20)))
 		}
 	}
@@ -143,13 +145,20 @@ func (p *Proxy) call(ctx context.Context, b brokerRef, name string, fn func(cont
 
 // brokerFailed reports errors that say the broker is unreachable or not
 // answering: they count against its breaker and let an unordered send try
-// elsewhere. Any answer from the broker, refusals included, is not one.
+// elsewhere. Any answer from the broker, refusals included, is not one:
+// a sync topic whose follower DC is out of sync is refused at once, over
+// and over, and must not open the breaker of a healthy broker (and hold
+// up its other topics after the follower is back).
 func brokerFailed(err error) bool {
 	if err == nil {
 		return false
 	}
 	if errors.Is(err, errBreakerOpen) {
 		return true
+	}
+	switch rpcerr.Reason(err) {
+	case reasonBrokerReplicaTimeout, reasonBrokerLeaseExpired, reasonBrokerNotLeader, reasonBrokerStaleEpoch:
+		return false
 	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded:

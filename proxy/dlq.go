@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -183,7 +184,7 @@ func (p *Proxy) dlqQueues(ctx context.Context, g meta.Group) ([]dlqQueue, error)
 		}
 	}
 	var out []dlqQueue
-	for _, name := range sortedKeys(seen) {
+	for _, name := range slices.Sorted(maps.Keys(seen)) {
 		b := seen[name]
 		cctx, cancel := p.callCtx(ctx, 0)
 		var res *brokerpb.ListTopicsResponse
@@ -256,13 +257,4 @@ func (p *Proxy) commitDLQ(ctx context.Context, group string, q dlqQueue, offset 
 		_, err := c.CommitOffset(ctx, &brokerpb.CommitOffsetRequest{Group: group, Topic: q.topic, QueueId: q.queue, Offset: offset})
 		return err
 	})
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

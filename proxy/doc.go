@@ -33,6 +33,10 @@
 //     same instant, rather than hide popped messages until their
 //     invisibility ends). A receipt handle names the DC, broker and topic
 //     popped, so any proxy can settle it.
+//   - TraceMessage asks every broker of every DC (the DCs' alive records
+//     and the topic's routes) for a message's records at once and merges
+//     them (trace.go, trace_assemble.go); a broker that cannot be asked is
+//     listed in the answer, not an error.
 //
 // # Consumer presence
 //

@@ -33,6 +33,8 @@ var (
 	// names the command that creates it.
 	ErrTopicNotFound = errors.New("proxy: topic not found")
 	ErrGroupNotFound = errors.New("proxy: group not found")
+	// ErrMessageNotFound: a trace found the message on no broker.
+	ErrMessageNotFound = errors.New("proxy: message not found")
 	// ErrNotSubscribed: the group does not subscribe to the topic.
 	ErrNotSubscribed = errors.New("proxy: group does not subscribe to the topic")
 	// ErrUnsupported: a request the proxy does not serve (receive of a
@@ -89,6 +91,7 @@ const (
 	ReasonTopicNotFound       = "TOPIC_NOT_FOUND"
 	ReasonGroupNotFound       = "GROUP_NOT_FOUND"
 	ReasonNotSubscribed       = "NOT_SUBSCRIBED"
+	ReasonMessageNotFound     = "MESSAGE_NOT_FOUND"
 	ReasonUnsupported         = "UNSUPPORTED"
 	ReasonUnavailable         = "UNAVAILABLE"
 	ReasonPrimaryUnavailable  = "PRIMARY_UNAVAILABLE"
@@ -104,6 +107,11 @@ const (
 	reasonBrokerStaleEpoch    = "STALE_EPOCH" // the broker's reason for a refused epoch
 	reasonBrokerNotLeader     = "NOT_LEADER"  // the broker does not lead the topic (moved or blocked)
 	reasonBrokerTopicNotFound = "TOPIC_NOT_FOUND"
+	reasonBrokerNotFound      = "MESSAGE_NOT_FOUND" // a look-up found nothing on the broker
+	// The broker is up but cannot take the write now: its follower DC is
+	// out of the in-sync set or slow, or its lease lapsed.
+	reasonBrokerReplicaTimeout = "REPLICA_TIMEOUT"
+	reasonBrokerLeaseExpired   = "LEASE_EXPIRED"
 )
 
 // errTable is the one place where proxy errors become gRPC statuses.
@@ -115,6 +123,7 @@ var errTable = rpcerr.Table{
 	{Err: ErrInvalidArgument, Code: codes.InvalidArgument, Reason: ReasonInvalidArgument},
 	{Err: ErrTopicNotFound, Code: codes.NotFound, Reason: ReasonTopicNotFound},
 	{Err: ErrGroupNotFound, Code: codes.NotFound, Reason: ReasonGroupNotFound},
+	{Err: ErrMessageNotFound, Code: codes.NotFound, Reason: ReasonMessageNotFound},
 	{Err: ErrNotSubscribed, Code: codes.FailedPrecondition, Reason: ReasonNotSubscribed},
 	{Err: ErrUnsupported, Code: codes.FailedPrecondition, Reason: ReasonUnsupported},
 	{Err: ErrStaleEpoch, Code: codes.FailedPrecondition, Reason: ReasonStaleEpoch},

@@ -18,6 +18,7 @@ type metrics struct {
 	authRefusals    *prometheus.CounterVec   // reason
 	staleEpochs     *prometheus.CounterVec   // topic
 	popOverflow     prometheus.Counter
+	handedBack      prometheus.Counter
 	clients         prometheus.GaugeFunc
 }
 
@@ -60,13 +61,17 @@ func newMetrics(reg prometheus.Registerer, clients func() float64) *metrics {
 			Name: "duomq_proxy_receive_overflow_messages_total",
 			Help: "Messages returned beyond a receive's max_messages because several brokers answered its long poll at once.",
 		}),
+		handedBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_proxy_receive_handed_back_messages_total",
+			Help: "Messages received for a caller that had gone, or popped by a broker call that was cancelled or timed out (ReleasePop), made visible again at once instead of at the end of their invisibility.",
+		}),
 		clients: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "duomq_proxy_clients", Help: "Clients that heartbeated within the client TTL.",
 		}, clients),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.requestDuration, m.brokerDuration, m.sent, m.received, m.fallbacks,
-			m.throttled, m.breakerState, m.authRefusals, m.staleEpochs, m.popOverflow, m.clients)
+			m.throttled, m.breakerState, m.authRefusals, m.staleEpochs, m.popOverflow, m.handedBack, m.clients)
 	}
 	return m
 }

@@ -241,6 +241,13 @@ func TestStaleEpoch(t *testing.T) {
 // cluster's nameservers with the given metadata.
 func startProxy(t *testing.T, c *testcluster.Cluster, md proxy.Metadata, ord proxy.OrderedReader) proxypb.ProxyClient {
 	t.Helper()
+	return startProxyWith(t, c, proxy.Deps{Meta: md, Ordered: ord})
+}
+
+// startProxyWith is startProxy with more of the proxy's dependencies
+// (routes and logger are filled in).
+func startProxyWith(t *testing.T, c *testcluster.Cluster, d proxy.Deps) proxypb.ProxyClient {
+	t.Helper()
 	cfg := proxy.DefaultConfig()
 	cfg.DC = dcA
 	cfg.Nameservers = map[string][]string{dcA: {c.Nameserver(dcA)}, dcB: {c.Nameserver(dcB)}}
@@ -253,7 +260,8 @@ func startProxy(t *testing.T, c *testcluster.Cluster, md proxy.Metadata, ord pro
 		t.Cleanup(rc.Close)
 		routes[dc] = rc
 	}
-	p, err := proxy.New(cfg, proxy.Deps{Meta: md, Ordered: ord, Routes: routes, Logger: slog.New(slog.DiscardHandler)})
+	d.Routes, d.Logger = routes, slog.New(slog.DiscardHandler)
+	p, err := proxy.New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,14 +18,17 @@ import (
 // consumer TTL that the proxy keeps alive, and reads every proxy's keys to
 // tell which DCs have live consumers of a group. A proxy that dies takes
 // its keys with it when the lease ends; a group without consumers here is
-// deleted at once.
+// deleted at once. Under the same lease it keeps the proxy's liveness
+// record (meta.KeyProxies), by which the controller counts a DC's live
+// proxies.
 type EtcdPresence struct {
-	cli    *clientv3.Client
-	prefix string
-	dc, id string
-	ttl    time.Duration
-	log    *slog.Logger
-	kick   chan struct{}
+	cli      *clientv3.Client
+	prefix   string
+	aliveKey string // the proxy's own liveness key, under the same lease
+	dc, id   string
+	ttl      time.Duration
+	log      *slog.Logger
+	kick     chan struct{}
 
 	mu     sync.Mutex
 	want   map[string]bool
@@ -41,12 +44,13 @@ type presenceValue struct {
 }
 
 // NewEtcdPresence returns the presence of proxy id in dc under prefix
-// (meta.Store.Key(meta.KeyConsumers)); Run keeps it.
-func NewEtcdPresence(cli *clientv3.Client, prefix, dc, id string, ttl time.Duration, logger *slog.Logger) *EtcdPresence {
+// (meta.Store.Key(meta.KeyConsumers)), with its liveness record under
+// proxies (meta.Store.Key(meta.KeyProxies)); Run keeps it.
+func NewEtcdPresence(cli *clientv3.Client, prefix, proxies, dc, id string, ttl time.Duration, logger *slog.Logger) *EtcdPresence {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &EtcdPresence{cli: cli, prefix: prefix, dc: dc, id: id, ttl: ttl, log: logger,
+	return &EtcdPresence{cli: cli, prefix: prefix, aliveKey: proxies + dc + "/" + id, dc: dc, id: id, ttl: ttl, log: logger,
 		kick: make(chan struct{}, 1), want: map[string]bool{}, live: map[string]map[string]bool{}}
 }
 
@@ -103,6 +107,7 @@ type presenceSession struct {
 	lost   *atomic.Bool // set when the lease's keep-alive ends
 	cancel context.CancelFunc
 	have   map[string]bool
+	alive  bool // the liveness record is under the lease
 }
 
 func (s *presenceSession) end(e *EtcdPresence) {
@@ -130,6 +135,12 @@ func (e *EtcdPresence) sync(ctx context.Context, s *presenceSession) error {
 	want := maps.Clone(e.want)
 	e.mu.Unlock()
 	val, _ := json.Marshal(presenceValue{Version: 1, Proxy: e.id, DC: e.dc})
+	if !s.alive {
+		if _, err := e.cli.Put(ctx, e.aliveKey, string(val), clientv3.WithLease(s.lease)); err != nil {
+			return err
+		}
+		s.alive = true
+	}
 	for g := range want {
 		if !s.have[g] {
 			if _, err := e.cli.Put(ctx, e.key(g), string(val), clientv3.WithLease(s.lease)); err != nil {
@@ -164,7 +175,7 @@ func (e *EtcdPresence) grant(ctx context.Context, s *presenceSession) error {
 		return err
 	}
 	lost := new(atomic.Bool)
-	s.lease, s.lost, s.cancel, s.have = g.ID, lost, kcancel, map[string]bool{}
+	s.lease, s.lost, s.cancel, s.have, s.alive = g.ID, lost, kcancel, map[string]bool{}, false
 	go func() {
 		for range ch {
 		}

@@ -138,6 +138,22 @@ func TestAuthentication(t *testing.T) {
 			_, err := bill.Receive(testCtx(t), &proxypb.ReceiveRequest{Group: "audit", Topic: "orders"})
 			return err
 		}, codes.PermissionDenied, proxy.ReasonPermissionDenied},
+		{"trace a topic not granted", func() error {
+			_, err := shop.TraceMessage(testCtx(t), &proxypb.TraceMessageRequest{Topic: "refunds", Id: "m1"})
+			return err
+		}, codes.PermissionDenied, proxy.ReasonPermissionDenied},
+		{"trace every topic without all of them", func() error {
+			_, err := shop.TraceMessage(testCtx(t), &proxypb.TraceMessageRequest{Id: "m1"})
+			return err
+		}, codes.PermissionDenied, proxy.ReasonPermissionDenied},
+		{"trace a granted topic", func() error {
+			_, err := shop.TraceMessage(testCtx(t), &proxypb.TraceMessageRequest{Topic: "orders", Id: "m1"})
+			return err
+		}, codes.NotFound, proxy.ReasonMessageNotFound},
+		{"trace every topic with all of them", func() error {
+			_, err := bill.TraceMessage(testCtx(t), &proxypb.TraceMessageRequest{Id: "m1"})
+			return err
+		}, codes.NotFound, proxy.ReasonMessageNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { wantStatus(t, tc.call(), tc.code, tc.reason) })
@@ -151,7 +167,7 @@ func TestAuthentication(t *testing.T) {
 	if got := receive(t, bill, "billing", "orders", 1, 2*time.Second, time.Second); len(got) != 1 {
 		t.Fatalf("authorized consumer got %v", got)
 	}
-	if v := metric(t, c.ProxyMetrics(dcA), `duomq_proxy_auth_refusals_total{reason="PERMISSION_DENIED"}`); v != 3 {
-		t.Fatalf("permission refusals metric %v, want 3", v)
+	if v := metric(t, c.ProxyMetrics(dcA), `duomq_proxy_auth_refusals_total{reason="PERMISSION_DENIED"}`); v != 5 {
+		t.Fatalf("permission refusals metric %v, want 5", v)
 	}
 }

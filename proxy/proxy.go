@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +13,7 @@ import (
 	"github.com/duomq/duomq/api/nameserverpb"
 	"github.com/duomq/duomq/api/proxypb"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/logging"
 )
 
 // Metadata is the routing metadata the proxy reads on every call: a
@@ -21,13 +21,16 @@ import (
 type Metadata interface {
 	Topic(name string) (meta.Topic, bool)
 	Group(name string) (meta.Group, bool)
+	Groups() []meta.Group
 	DC(name string) (meta.DC, bool)
 	DCs() []meta.DC
 	Ordered(topic string) (meta.Ordered, int64, bool)
 	Traffic() (meta.Traffic, int64)
-	// Brokers are a DC's live brokers sorted by name: the placement of
-	// ordered queues, shared with the replicators and the controller.
+	// Brokers are a DC's live brokers sorted by name.
 	Brokers(dc string) []meta.Alive
+	// Placement is a DC's placement of replicated queues (meta.Place),
+	// shared with the replicators and the controller.
+	Placement(dc string) []meta.Slot
 }
 
 // OrderedReader reads an ordered topic's fencing record from the metadata
@@ -95,8 +98,6 @@ type Proxy struct {
 	auth     *authenticator
 	picker   *picker
 
-	mirrorRR atomic.Uint32 // spreads replicated unordered sends over a broker's queues
-
 	fallbackMu sync.Mutex
 	fallbacks  map[string]string // topic -> reason its last write went elsewhere
 
@@ -105,6 +106,8 @@ type Proxy struct {
 	stopCtx   context.Context
 	stop      context.CancelFunc
 	closeOnce sync.Once
+	// fences ends ordered sends to a primary that was replaced (fence.go).
+	fences *fences
 }
 
 // New validates cfg and returns a proxy; Run serves its background work
@@ -139,6 +142,7 @@ func New(cfg Config, d Deps) (*Proxy, error) {
 		fallbacks: map[string]string{},
 	}
 	p.stopCtx, p.stop = context.WithCancel(context.Background())
+	p.fences = newFences(d.Meta)
 	p.metrics = newMetrics(d.Registerer, func() float64 { return float64(p.clients.count()) })
 	p.brokers = newBrokerPool(cfg.Breaker, d.Dial, p.metrics)
 	return p, nil
@@ -151,13 +155,14 @@ func (p *Proxy) Config() Config { return p.cfg }
 func (p *Proxy) Register(s *grpc.Server) { proxypb.RegisterProxyServer(s, p) }
 
 // ServerOptions are the options of the gRPC server that serves the proxy:
-// TLS (when configured), the receive limit, and the interceptor that
-// authenticates, measures and converts errors.
+// TLS (when configured), the receive limit, the interceptor that takes the
+// caller's trace id and logs failed calls (internal/logging), and the one
+// that authenticates, measures and converts errors.
 func (p *Proxy) ServerOptions() ([]grpc.ServerOption, error) {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(p.cfg.Limits.MaxRequestBytes),
 		grpc.MaxSendMsgSize(p.cfg.Limits.MaxRequestBytes),
-		grpc.ChainUnaryInterceptor(p.intercept),
+		grpc.ChainUnaryInterceptor(logging.UnaryServerInterceptor(p.log, traceIDOf), p.intercept),
 		// Reused handler goroutines keep their grown stacks: a fresh
 		// goroutine per call spends a good part of a send growing its stack
 		// through the broker call.
@@ -178,6 +183,11 @@ func (p *Proxy) ServerOptions() ([]grpc.ServerOption, error) {
 // receives end at once (with what they have, usually nothing).
 func (p *Proxy) Run(ctx context.Context) error {
 	defer p.stop()
+	fctx, fcancel := context.WithCancel(ctx)
+	var fwg sync.WaitGroup
+	fwg.Go(func() { p.fences.run(fctx) })
+	defer fwg.Wait()
+	defer fcancel()
 	t := time.NewTicker(p.cfg.ConsumerTTL / 4)
 	defer t.Stop()
 	for {
@@ -199,6 +209,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 func (p *Proxy) Close() {
 	p.closeOnce.Do(func() {
 		p.stop()
+		p.fences.close()
 		p.brokers.close()
 	})
 }
@@ -221,6 +232,25 @@ func (p *Proxy) intercept(ctx context.Context, req any, info *grpc.UnaryServerIn
 	return resp, err
 }
 
+// traceIDOf names the trace id of a failed call whose caller sent none:
+// the id of the first message of a send (clients assign ids; the SDK
+// always does), of a dead-letter re-drive or of a message trace.
+func traceIDOf(req any) string {
+	switch r := req.(type) {
+	case *proxypb.SendRequest:
+		if ms := r.GetMessages(); len(ms) > 0 {
+			return ms[0].GetId()
+		}
+	case *proxypb.RedriveDeadLettersRequest:
+		if ids := r.GetIds(); len(ids) > 0 {
+			return ids[0]
+		}
+	case *proxypb.TraceMessageRequest:
+		return r.GetId()
+	}
+	return ""
+}
+
 func methodName(full string) string {
 	for i := len(full) - 1; i >= 0; i-- {
 		if full[i] == '/' {
@@ -231,8 +261,10 @@ func methodName(full string) string {
 }
 
 // callCtx bounds a broker call by the client's deadline, or by the
-// broker timeout (plus extra for long polls) when the client set none.
+// broker timeout (plus extra for long polls) when the client set none. A
+// caller's trace id goes along, so the broker logs under it too.
 func (p *Proxy) callCtx(ctx context.Context, extra time.Duration) (context.Context, context.CancelFunc) {
+	ctx = logging.OutgoingTrace(ctx)
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type popTarget struct {
 	b     brokerRef
 	topic string
 	tags  []string
+	// queue+1 when the target is one queue (a mirror's queue on the
+	// broker that holds it); 0: every queue of the topic on the broker.
+	queue int32
 }
 
 // Receive pops up to max_messages for a group: first a sweep of every
@@ -62,10 +66,33 @@ func (p *Proxy) Receive(ctx context.Context, req *proxypb.ReceiveRequest) (*prox
 	if len(msgs) == 0 && wait > 0 {
 		msgs = p.popLongPoll(ctx, targets, base, limit, wait)
 	}
+	if len(msgs) > 0 && ctx.Err() != nil {
+		// The caller gave up (its deadline passed while the brokers
+		// answered): the reply would be lost and the messages invisible
+		// until their deadline. Hand them back for redelivery at once.
+		p.handBack(req, msgs)
+		return nil, ctx.Err()
+	}
 	for _, m := range msgs {
 		p.metrics.received.WithLabelValues(m.GetMessage().GetTopic(), m.GetMessage().GetDc()).Inc()
 	}
 	return &proxypb.ReceiveResponse{Messages: msgs}, nil
+}
+
+// handBack makes received messages whose caller is gone visible again,
+// each with its own short deadline (the caller's has passed).
+func (p *Proxy) handBack(req *proxypb.ReceiveRequest, msgs []*proxypb.ReceivedMessage) {
+	for _, m := range msgs {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.BrokerTimeout)
+		_, err := p.ChangeInvisibleDuration(ctx, &proxypb.ChangeInvisibleDurationRequest{
+			Group: req.GetGroup(), Topic: req.GetTopic(), ReceiptHandle: m.GetReceiptHandle(), ClientId: req.GetClientId()})
+		cancel()
+		if err != nil {
+			p.log.Warn("received message not handed back; it returns when its invisibility ends",
+				"group", req.GetGroup(), "topic", req.GetTopic(), "id", m.GetMessage().GetId(), "err", err)
+		}
+	}
+	p.metrics.handedBack.Add(float64(len(msgs)))
 }
 
 // groupTopic checks a group and a topic it consumes.
@@ -174,10 +201,13 @@ func (p *Proxy) popTargets(ctx context.Context, g meta.Group, t meta.Topic, tags
 		}
 	}
 	out := p.mirrorTargets(ctx, t, tags)
+	if !t.Ordered && !g.Ordered {
+		out = append(out, p.groupMirrorTargets(ctx, g)...)
+	}
 	for _, dc := range dcs {
 		brokers, err := p.brokersOf(ctx, t.Name, dc)
 		if err != nil {
-			p.log.Debug("no route for receive", "topic", t.Name, "in", dc, "err", err)
+			p.log.DebugContext(ctx, "no route for receive", "topic", t.Name, "in", dc, "err", err)
 			continue
 		}
 		for _, b := range brokers {
@@ -194,25 +224,49 @@ func (p *Proxy) popTargets(ctx context.Context, g meta.Group, t meta.Topic, tags
 }
 
 // mirrorTargets are the local copies of a replicated unordered topic's
-// queues in DCs that are down: their messages are read here until the DC
-// returns (consumer offsets are synced both ways by the replicators).
+// queues in DCs that are down, one target per queue: their messages are
+// read here until the DC returns (consumer offsets are synced both ways by
+// the replicators).
 func (p *Proxy) mirrorTargets(ctx context.Context, t meta.Topic, tags []string) []popTarget {
 	if !replicatedUnordered(t) {
 		return nil
 	}
+	return p.downDCMirrors(ctx, t.Name, tags, func(string) int { return t.Queues })
+}
+
+// groupMirrorTargets are the local copies of a mirrored group's retry
+// queues (meta.GroupQueuesMirrored) of DCs that are down: queue i of
+// %MIRROR%<dc>%%RETRY%<group> holds what that DC's broker i had to
+// redeliver.
+func (p *Proxy) groupMirrorTargets(ctx context.Context, g meta.Group) []popTarget {
+	if !meta.GroupQueuesMirrored(g, p.meta.Topic) {
+		return nil
+	}
+	return p.downDCMirrors(ctx, names.RetryTopic(g.Name), nil, func(dc string) int { return len(p.meta.Placement(dc)) })
+}
+
+// downDCMirrors is one target per queue of the mirror of topic of each DC
+// that is down (queues(dc) of them), each on the local broker that holds
+// the queue now (meta.Place), never on one left with an older, partial
+// copy (from before a broker joined): its records would be delivered again
+// past the offsets synced to the holder.
+func (p *Proxy) downDCMirrors(ctx context.Context, topic string, tags []string, queues func(dc string) int) []popTarget {
+	local := p.meta.Placement(p.cfg.DC)
 	var out []popTarget
 	for _, d := range p.meta.DCs() {
-		if d.Name == p.cfg.DC || d.State != meta.DCDown {
+		if d.Name == p.cfg.DC || d.State != meta.DCDown || len(local) == 0 {
 			continue
 		}
-		mirror := names.MirrorTopic(d.Name, t.Name)
+		mirror := names.MirrorTopic(d.Name, topic)
 		brokers, err := p.brokersOf(ctx, mirror, p.cfg.DC)
 		if err != nil {
 			continue
 		}
-		for _, b := range brokers {
-			if b.readable() && !p.brokers.open(b) {
-				out = append(out, popTarget{b: b, topic: mirror, tags: tags})
+		for q := range queues(d.Name) {
+			s := meta.Place(local, q)
+			i := slices.IndexFunc(brokers, func(b brokerRef) bool { return b.Name == s.Name })
+			if s.Live && i >= 0 && brokers[i].readable() && !p.brokers.open(brokers[i]) {
+				out = append(out, popTarget{b: brokers[i], topic: mirror, tags: tags, queue: int32(q) + 1})
 			}
 		}
 	}
@@ -312,9 +366,9 @@ func (p *Proxy) popLongPoll(ctx context.Context, targets []popTarget, base *brok
 // empty, not an error.
 func (p *Proxy) pop(ctx context.Context, tg popTarget, base *brokerpb.PopRequest, limit int, wait time.Duration) ([]*proxypb.ReceivedMessage, error) {
 	req := &brokerpb.PopRequest{
-		Group: base.Group, Topic: tg.topic, QueueId: -1, MaxMessages: int32(limit), InvisibleMillis: base.InvisibleMillis,
+		Group: base.Group, Topic: tg.topic, QueueId: tg.queue - 1, MaxMessages: int32(limit), InvisibleMillis: base.InvisibleMillis,
 		WaitMillis: wait.Milliseconds(), Tags: tg.tags, Ordered: base.Ordered, InitialPosition: base.InitialPosition,
-		InitialTimeUnixNano: base.InitialTimeUnixNano, MaxAttempts: base.MaxAttempts,
+		InitialTimeUnixNano: base.InitialTimeUnixNano, MaxAttempts: base.MaxAttempts, PopId: rand.Text(),
 	}
 	cctx, cancel := p.callCtx(ctx, wait)
 	defer cancel()
@@ -324,9 +378,12 @@ func (p *Proxy) pop(ctx context.Context, tg popTarget, base *brokerpb.PopRequest
 		res, err = c.Pop(ctx, req)
 		return err
 	})
+	if err != nil && (canceled(err) || status.Code(err) == codes.DeadlineExceeded) {
+		p.releasePop(ctx, tg.b, req.PopId)
+	}
 	if err != nil {
 		if rpcerr.Reason(err) != reasonBrokerTopicNotFound && !canceled(err) && status.Code(err) != codes.DeadlineExceeded {
-			p.log.Debug("pop failed", "broker", tg.b.Name, "dc", tg.b.DC, "topic", tg.topic, "err", err)
+			p.log.DebugContext(ctx, "pop failed", "broker", tg.b.Name, "dc", tg.b.DC, "topic", tg.topic, "err", err)
 		}
 		return nil, err
 	}
@@ -335,6 +392,32 @@ func (p *Proxy) pop(ctx context.Context, tg popTarget, base *brokerpb.PopRequest
 		out = append(out, received(tg, pm))
 	}
 	return out, nil
+}
+
+// releasePopTimeout bounds a ReleasePop call.
+const releasePopTimeout = 500 * time.Millisecond
+
+// releasePop asks the broker to make the messages of a pop whose call was
+// cancelled or timed out visible again: the broker may have answered, and
+// its answer, lost on the way, would have left them invisible until their
+// deadline. Counted with the handed-back messages. It costs one small call
+// per cancelled pop: in practice the other targets of a long poll that
+// ended because one answered (an idle consumer's first message), not the
+// sweeps of a busy one.
+func (p *Proxy) releasePop(ctx context.Context, b brokerRef, id string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releasePopTimeout)
+	defer cancel()
+	defer context.AfterFunc(p.stopCtx, cancel)()
+	cl, err := p.brokers.client(b.Addr)
+	if err != nil {
+		return
+	}
+	res, err := cl.ReleasePop(rctx, &brokerpb.ReleasePopRequest{PopId: id})
+	if err != nil {
+		p.log.DebugContext(ctx, "lost pop not released; its messages return when their invisibility ends", "broker", b.Name, "err", err)
+		return
+	}
+	p.metrics.handedBack.Add(float64(res.GetReleased()))
 }
 
 // received presents a popped message with a receipt handle naming where

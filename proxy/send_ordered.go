@@ -38,7 +38,12 @@ func (p *Proxy) sendOrdered(ctx context.Context, t meta.Topic, msgs []*brokerpb.
 	for i := range all {
 		all[i] = i
 	}
-	err := p.sendOrderedOnce(ctx, t, ord, msgs, all, results, idempotent)
+	sctx, replaced, done := p.fences.guard(ctx, ord)
+	err := p.sendOrderedOnce(sctx, t, ord, msgs, all, results, idempotent)
+	done()
+	if err != nil && ctx.Err() == nil && replaced() {
+		err = fmt.Errorf("%w: primary %s replaced while the send was in flight: %v", errNotLeader, ord.Primary, err)
+	}
 	if !errors.Is(err, errStale) {
 		return results, err
 	}
@@ -92,28 +97,34 @@ func (p *Proxy) freshOrdered(ctx context.Context, topic string, epoch uint64) (m
 }
 
 // orderedPlacement is where logical queue q of an ordered topic lives:
-// broker q mod len of the primary DC's brokers sorted by name, queue q.
+// broker q mod n of the primary DC's registered brokers sorted by name
+// (meta.Place), queue q.
 func orderedPlacement(brokers []brokerRef, q uint32) brokerRef {
 	return brokers[int(q)%len(brokers)]
 }
 
-// orderedBrokers are the primary DC's live brokers (their liveness
-// records, the placement the replicators and the controller use too),
-// with the route's queue count and permission where the route lists the
+// orderedBrokers are the primary DC's placement (meta.Place: its
+// registered brokers, as the replicators and the controller see them; a
+// broker that is down has no address), with the route's queue count and permission where the route lists the
 // broker. A broker the route does not list yet (its registration of the
 // topic is on its way) is tried anyway: it refuses what it cannot take,
 // whereas placing its queues on another broker would split them.
 func (p *Proxy) orderedBrokers(ctx context.Context, t meta.Topic, dc string) ([]brokerRef, error) {
-	alive := p.meta.Brokers(dc)
-	if len(alive) == 0 {
+	slots := p.meta.Placement(dc)
+	if !meta.AnyLive(slots) {
 		return p.brokersOf(ctx, t.Name, dc)
 	}
 	routed, err := p.brokersOf(ctx, t.Name, dc)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]brokerRef, len(alive))
-	for i, a := range alive {
+	out := make([]brokerRef, len(slots))
+	for i, s := range slots {
+		if !s.Live {
+			out[i] = brokerRef{DC: dc, Name: s.Name} // down: no address, no permission
+			continue
+		}
+		a := s.Alive
 		out[i] = brokerRef{DC: dc, Name: a.Name, Addr: a.Address, Queues: uint32(t.Queues), Perm: uint32(brokerpb.Permission_PERMISSION_READ_WRITE)}
 		for _, r := range routed {
 			if r.Name == a.Name {
@@ -171,6 +182,10 @@ func (p *Proxy) sendOrderedGroup(ctx context.Context, t meta.Topic, ord meta.Ord
 	batch := make([]*brokerpb.MessageInput, len(idx))
 	for j, i := range idx {
 		batch[j] = msgs[i]
+	}
+	if b.Addr == "" {
+		return errorf(ErrPrimaryUnavailable, "ordered topic %q: queue %d lives on broker %s of the primary DC %s, which is down; it is writable again when the broker returns or the topic fails over; ordered topics never fall back to another DC",
+			t.Name, q, b.Name, b.DC)
 	}
 	if !b.writable() || q >= b.Queues {
 		return errorf(ErrPrimaryUnavailable, "ordered topic %q: queue %d lives on broker %s of %s, which does not take writes of it now (queues %d, permission %d); ordered topics never fall back to another DC",

@@ -217,16 +217,18 @@ func replicatedUnordered(t meta.Topic) bool {
 
 // replicatedQueue picks the queue of a replicated unordered topic to write
 // on broker b: the topic has Queues logical queues per DC, queue q on the
-// DC's live broker q mod n (as for ordered topics), which is what the
-// replicators copy. It fails when b is not live or hosts no queue.
+// DC's registered broker q mod n (meta.Place, as for ordered topics),
+// which is what the replicators copy. It fails when b is not live or hosts no queue.
 func (p *Proxy) replicatedQueue(t meta.Topic, b brokerRef) (int32, bool) {
-	alive := p.meta.Brokers(b.DC)
-	idx := slices.IndexFunc(alive, func(a meta.Alive) bool { return a.Name == b.Name })
+	slots := p.meta.Placement(b.DC)
+	idx := slices.IndexFunc(slots, func(s meta.Slot) bool { return s.Live && s.Name == b.Name })
 	if idx < 0 || idx >= t.Queues {
 		return 0, false
 	}
-	mine := (t.Queues - idx + len(alive) - 1) / len(alive) // queues idx, idx+n, ...
-	return int32(idx + len(alive)*int(p.mirrorRR.Add(1)%uint32(mine))), true
+	mine := (t.Queues - idx + len(slots) - 1) / len(slots) // queues idx, idx+n, ...
+	// A rotation per topic and broker: one shared by all brokers would
+	// give each broker the same few queues when sends alternate brokers.
+	return int32(idx + len(slots)*int(p.picker.next("queue/"+t.Name+"/"+b.Name)%uint64(mine))), true
 }
 
 // brokerSend is one broker Send, checked to answer every message.

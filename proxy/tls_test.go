@@ -30,7 +30,9 @@ type staticMeta struct{ dcs []meta.DC }
 
 func (staticMeta) Topic(string) (meta.Topic, bool)            { return meta.Topic{}, false }
 func (staticMeta) Group(string) (meta.Group, bool)            { return meta.Group{}, false }
+func (staticMeta) Groups() []meta.Group                       { return nil }
 func (staticMeta) Brokers(string) []meta.Alive                { return nil }
+func (staticMeta) Placement(string) []meta.Slot               { return nil }
 func (staticMeta) DC(string) (meta.DC, bool)                  { return meta.DC{}, false }
 func (s staticMeta) DCs() []meta.DC                           { return s.dcs }
 func (staticMeta) Ordered(string) (meta.Ordered, int64, bool) { return meta.Ordered{}, 0, false }
