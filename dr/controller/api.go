@@ -77,6 +77,7 @@ func NewAPI(c *Controller, token string) (*API, error) {
 		{Route{http.MethodGet, "/v1/status"}, false, a.getStatus},
 		{Route{http.MethodGet, "/v1/audit"}, false, a.getAudit},
 		{Route{http.MethodGet, "/v1/traffic"}, false, a.getTraffic},
+		{Route{http.MethodGet, "/v1/drills"}, false, a.getDrills},
 		{Route{http.MethodPost, "/v1/traffic/switch"}, true, post(a, c.SwitchTraffic)},
 		{Route{http.MethodPost, "/v1/traffic/weights"}, true, post(a, c.SetWeights)},
 		{Route{http.MethodPost, "/v1/traffic/block"}, true, post(a, c.BlockDC)},
@@ -151,7 +152,12 @@ func (a *API) redirect(w http.ResponseWriter, r *http.Request) {
 	if !ok || li.APIURL == "" || li.ID == a.c.ID() {
 		w.Header().Set("Retry-After", "1")
 		msg := "no controller leads right now: retry shortly"
-		if ok {
+		switch {
+		case ok && li.ID == a.c.ID():
+			// Elected, still resuming the transitions recorded in
+			// controller/state before it takes writes.
+			msg = fmt.Sprintf("controller %s was just elected and is resuming the transitions in progress: retry shortly", li.ID)
+		case ok:
 			msg = fmt.Sprintf("controller %s leads but its API URL is not known to %s: retry shortly, or ask it directly", li.ID, a.c.ID())
 		}
 		writeJSON(w, http.StatusServiceUnavailable, APIError{Error: msg, Reason: ReasonNotLeader})
@@ -241,15 +247,24 @@ func (a *API) getTraffic(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tv)
 }
 
+// limitParam reads the query parameter limit: 0 when absent.
+func limitParam(r *http.Request, maxLimit int) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, errorf(ErrInvalid, "limit %q: use a number 1..%d", s, maxLimit)
+	}
+	return n, nil
+}
+
 func (a *API) getAudit(w http.ResponseWriter, r *http.Request) {
-	limit := 0
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			a.fail(w, r, errorf(ErrInvalid, "limit %q: use a number 1..%d", s, MaxAuditLimit))
-			return
-		}
-		limit = n
+	limit, err := limitParam(r, MaxAuditLimit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	recs, err := a.c.Audit(r.Context(), limit)
 	if err != nil {
@@ -259,6 +274,22 @@ func (a *API) getAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Records []AuditRecord `json:"records"`
 	}{recs})
+}
+
+func (a *API) getDrills(w http.ResponseWriter, r *http.Request) {
+	limit, err := limitParam(r, MaxDrillLimit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	drills, err := a.c.Drills(r.Context(), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Drills []DrillSummary `json:"drills"`
+	}{drills})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

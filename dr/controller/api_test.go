@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,6 +23,7 @@ func TestControllerAPI(t *testing.T) {
 	t.Run("refuses racing requests", func(t *testing.T) { apiRefusesRacingRequests(t, newEnv) })
 	t.Run("writes go to the leader", func(t *testing.T) { apiWritesGoToTheLeader(t, newEnv(t)) })
 	t.Run("switchover status audit and traffic", func(t *testing.T) { apiSwitchoverStatusAuditAndTraffic(t, newEnv(t)) })
+	t.Run("drill history", func(t *testing.T) { apiDrillHistory(t, newEnv(t)) })
 }
 
 const token = "s3cret-token"
@@ -339,6 +341,7 @@ func apiSwitchoverStatusAuditAndTraffic(t *testing.T, e *env) {
 		t.Fatalf("switchover outcome %+v", o)
 	}
 	a.setQueues(dcA, 10, 20, 30, 45)
+	a.brokers.SetOutOfSync(addr(dcB, "b1"), topic, "idc-c")
 
 	status, _, body = call(t, a.srv.URL, "GET", "/v1/status", bearer, "")
 	var st controller.Status
@@ -347,6 +350,9 @@ func apiSwitchoverStatusAuditAndTraffic(t *testing.T, e *env) {
 	}
 	if st.Leader == nil || st.Leader.ID != "c1" || len(st.Ordered) != 1 || st.Ordered[0].Primary != dcB || st.Ordered[0].Epoch != 3 || st.Ordered[0].Home != dcA {
 		t.Fatalf("status %s", body)
+	}
+	if !slices.Equal(st.Ordered[0].OutOfSync, []string{"idc-c"}) {
+		t.Fatalf("out of sync %v, want idc-c (reported by idc-b's b1)", st.Ordered[0].OutOfSync)
 	}
 	lag := map[string]int64{}
 	for _, l := range st.Ordered[0].Lag {

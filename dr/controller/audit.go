@@ -95,8 +95,21 @@ func (c *Controller) audit(ctx context.Context, rec AuditRecord) {
 			return
 		}
 		if resp.Succeeded {
+			c.trimAudit(ctx)
 			return
 		}
+	}
+}
+
+// trimAudit keeps the newest audit-keep records. A failure is logged: the
+// next record's write tries again.
+func (c *Controller) trimAudit(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.MetaTimeout)
+	defer cancel()
+	if n, err := c.store.Trim(ctx, meta.KeyAudit, c.cfg.AuditKeep); err != nil {
+		c.log.Warn("audit log not trimmed", "err", err)
+	} else if n > 0 {
+		c.log.Info("oldest audit records deleted", "deleted", n, "keep", c.cfg.AuditKeep)
 	}
 }
 

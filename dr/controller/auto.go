@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -85,7 +86,7 @@ func (c *Controller) autoPass(t *term) {
 		switch {
 		case c.cfg.AutoFailover && c.isDown(h, now):
 			err = c.autoFailover(t, d, h, now)
-		case c.cfg.AutoFailback && d.State == meta.DCDown && len(h.Alive) > 0 && now.Sub(h.UpSince) >= c.cfg.DownAfter:
+		case c.cfg.AutoFailback && d.State == meta.DCDown && len(h.Unhealthy) == 0 && now.Sub(h.UpSince) >= c.cfg.DownAfter:
 			err = c.autoFailback(t, d, h)
 		default:
 			continue
@@ -114,15 +115,18 @@ func (c *Controller) pendingTopics(t *term, keep func(meta.Topic, meta.Ordered) 
 	return n
 }
 
-// autoFailover fails over every ordered topic led by a DC that has had no
-// alive broker for down-after, and marks it down.
+// autoFailover fails over every ordered topic led by a DC that has been
+// unhealthy for down-after, and marks it down. A DC whose brokers are
+// still live (too few of them, no proxy, no reachable etcd member) is
+// failed over the forced way: its topics are blocked and fenced, and the
+// new primary waits out the brokers' lease.
 func (c *Controller) autoFailover(t *term, d meta.DC, h DCHealth, now time.Time) error {
 	pending := c.pendingTopics(t, func(_ meta.Topic, o meta.Ordered) bool { return o.Primary == d.Name })
 	if pending == 0 && d.State == meta.DCDown {
 		return nil
 	}
-	req := FailoverRequest{DC: d.Name, Actor: "controller",
-		Reason: fmt.Sprintf("no alive brokers since %s (down-after %v)", h.DownSince.UTC().Format(time.RFC3339Nano), c.cfg.DownAfter)}
+	req := FailoverRequest{DC: d.Name, Actor: "controller", Force: len(h.Alive) > 0,
+		Reason: fmt.Sprintf("unhealthy since %s (down-after %v): %s", h.DownSince.UTC().Format(time.RFC3339Nano), c.cfg.DownAfter, strings.Join(h.Unhealthy, "; "))}
 	trs, err := c.planFailover(t.ctx, t, req, true, now)
 	if err != nil {
 		return err
@@ -135,11 +139,11 @@ func (c *Controller) autoFailover(t *term, d meta.DC, h DCHealth, now time.Time)
 	return c.launchAuto(t, trs)
 }
 
-// autoFailback fails back a down DC whose brokers have been alive again
-// for down-after.
+// autoFailback fails back a down DC that has been healthy again for
+// down-after.
 func (c *Controller) autoFailback(t *term, d meta.DC, h DCHealth) error {
 	req := FailbackRequest{DC: d.Name, Actor: "controller",
-		Reason: fmt.Sprintf("alive brokers again since %s", h.UpSince.UTC().Format(time.RFC3339Nano))}
+		Reason: fmt.Sprintf("healthy again since %s", h.UpSince.UTC().Format(time.RFC3339Nano))}
 	trs, err := c.planFailback(t.ctx, t, req, true)
 	if err != nil {
 		return err

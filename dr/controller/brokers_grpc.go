@@ -68,7 +68,7 @@ func (b *GRPCBrokers) ReplicaState(ctx context.Context, addr, topic string) (Rep
 	}
 	return ReplicaState{
 		Epoch: resp.GetEpoch(), Primary: resp.GetPrimary(), Blocked: resp.GetBlocked(),
-		Leader: resp.GetLeader(), Queues: queueStates(resp.GetQueues()),
+		Leader: resp.GetLeader(), Queues: queueStates(resp.GetQueues()), OutOfSync: resp.GetOutOfSync(),
 	}, nil
 }
 

@@ -12,6 +12,9 @@ type Config struct {
 	// ID names this candidate in the election and the audit log
 	// (default: host name and process id).
 	ID string `mapstructure:"id" json:"id"`
+	// Site is the site the candidate runs in (idc-a, idc-b, witness): the
+	// site field of its log lines. Empty: the logger passed in names it.
+	Site string `mapstructure:"site" json:"site"`
 	// APIURL is where other candidates send clients when this one leads:
 	// the URL of this candidate's API as the others reach it.
 	APIURL string `mapstructure:"api-url" json:"api-url"`
@@ -19,10 +22,26 @@ type Config struct {
 	// least 1s): a leader that dies without resigning is replaced after
 	// about this long.
 	ElectionTTL time.Duration `mapstructure:"election-ttl" json:"election-ttl"`
-	// DownAfter is how long a DC must have no broker liveness record
-	// before it counts as down (and, with AutoFailback, how long a down DC
-	// must have them again before it fails back).
+	// DownAfter is how long a DC must be unhealthy (see MinLiveBrokers,
+	// MinLiveProxies, EtcdMemberRequired) before it counts as down (and,
+	// with AutoFailback, how long a down DC must be healthy again before
+	// it fails back).
 	DownAfter time.Duration `mapstructure:"down-after" json:"down-after"`
+	// MinLiveBrokers: a DC with fewer live brokers (liveness records) is
+	// unhealthy. Default 1: a DC is unhealthy when it has none. A DC
+	// that is unhealthy for down-after counts as down; one whose brokers
+	// are still live is then failed over the forced way (block, fence,
+	// wait out the lease).
+	MinLiveBrokers int `mapstructure:"min-live-brokers" json:"min-live-brokers"`
+	// MinLiveProxies: a DC with fewer live proxies (their presence
+	// records) is unhealthy. Default 0: proxies are not counted.
+	MinLiveProxies int `mapstructure:"min-live-proxies" json:"min-live-proxies"`
+	// EtcdMemberRequired: a DC none of whose etcd members (named <dc> or
+	// <dc>-...) this candidate can reach is unhealthy. Default false.
+	EtcdMemberRequired bool `mapstructure:"etcd-member-required" json:"etcd-member-required"`
+	// EtcdProbeInterval is how often the etcd members are probed for
+	// etcd-member-required.
+	EtcdProbeInterval time.Duration `mapstructure:"etcd-probe-interval" json:"etcd-probe-interval"`
 	// StartupGrace is how long a DC that this candidate has not seen
 	// alive since it started may have no broker before it counts as down,
 	// so brokers that start after the controller are not failed over.
@@ -35,7 +54,7 @@ type Config struct {
 	// AutoFailover moves the ordered topics of a DC that is down to
 	// another DC and marks it down.
 	AutoFailover bool `mapstructure:"auto-failover" json:"auto-failover"`
-	// AutoFailback returns a down DC that has alive brokers again to
+	// AutoFailback returns a down DC that is healthy again to
 	// active and moves its ordered topics home.
 	AutoFailback bool `mapstructure:"auto-failback" json:"auto-failback"`
 	// CatchUpTimeout bounds a switchover's write pause waiting for the
@@ -56,6 +75,9 @@ type Config struct {
 	PollInterval time.Duration `mapstructure:"poll-interval" json:"poll-interval"`
 	// MaxParallel bounds the transitions that run at once (a DC's topics).
 	MaxParallel int `mapstructure:"max-parallel" json:"max-parallel"`
+	// AuditKeep is how many audit records the metadata keeps: the oldest
+	// beyond it are deleted as new ones are written.
+	AuditKeep int `mapstructure:"audit-keep" json:"audit-keep"`
 	// PreferredEtcdLeader names the etcd member (site) the leading
 	// controller keeps the metadata quorum's leadership on, typically the
 	// witness: losing a DC then costs no etcd election, whose new leader
@@ -73,18 +95,21 @@ type Config struct {
 // DefaultConfig returns the defaults of `duomq controller`.
 func DefaultConfig() Config {
 	return Config{
-		ElectionTTL:     2 * time.Second,
-		DownAfter:       time.Second,
-		StartupGrace:    10 * time.Second,
-		LeaseTTL:        2 * time.Second,
-		AutoFailover:    true,
-		CatchUpTimeout:  10 * time.Second,
-		FailbackTimeout: time.Minute,
-		FenceTimeout:    time.Second,
-		BrokerTimeout:   2 * time.Second,
-		MetaTimeout:     time.Second,
-		PollInterval:    20 * time.Millisecond,
-		MaxParallel:     8,
+		ElectionTTL:       2 * time.Second,
+		DownAfter:         time.Second,
+		StartupGrace:      10 * time.Second,
+		MinLiveBrokers:    1,
+		EtcdProbeInterval: time.Second,
+		LeaseTTL:          2 * time.Second,
+		AutoFailover:      true,
+		CatchUpTimeout:    10 * time.Second,
+		FailbackTimeout:   time.Minute,
+		FenceTimeout:      time.Second,
+		BrokerTimeout:     2 * time.Second,
+		MetaTimeout:       time.Second,
+		PollInterval:      20 * time.Millisecond,
+		MaxParallel:       8,
+		AuditKeep:         10000,
 	}
 }
 
@@ -105,11 +130,23 @@ func (c Config) Validate() error {
 			return invalidConfig("%s %v: must be positive", d.name, d.v)
 		}
 	}
+	if c.MinLiveBrokers < 1 {
+		return invalidConfig("min-live-brokers %d: at least 1", c.MinLiveBrokers)
+	}
+	if c.MinLiveProxies < 0 {
+		return invalidConfig("min-live-proxies %d: must not be negative", c.MinLiveProxies)
+	}
+	if c.EtcdProbeInterval <= 0 {
+		return invalidConfig("etcd-probe-interval %v: must be positive", c.EtcdProbeInterval)
+	}
 	if c.StartupGrace < 0 {
 		return invalidConfig("startup-grace %v: must not be negative", c.StartupGrace)
 	}
 	if c.PollInterval > c.CatchUpTimeout {
 		return invalidConfig("poll-interval %v is longer than catch-up-timeout %v", c.PollInterval, c.CatchUpTimeout)
+	}
+	if c.AuditKeep < 1 {
+		return invalidConfig("audit-keep %d: at least 1", c.AuditKeep)
 	}
 	if c.MaxParallel < 1 {
 		return invalidConfig("max-parallel %d: at least 1", c.MaxParallel)

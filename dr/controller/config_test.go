@@ -24,6 +24,7 @@ func TestControllerConfigValidate(t *testing.T) {
 		{"poll longer than catch-up", func(c *controller.Config) { c.PollInterval = time.Minute }},
 		{"fence timeout zero", func(c *controller.Config) { c.FenceTimeout = 0 }},
 		{"max-parallel zero", func(c *controller.Config) { c.MaxParallel = 0 }},
+		{"audit-keep zero", func(c *controller.Config) { c.AuditKeep = 0 }},
 		{"api-url without scheme", func(c *controller.Config) { c.APIURL = "127.0.0.1:9390" }},
 		{"api-url ftp", func(c *controller.Config) { c.APIURL = "ftp://h:1" }},
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/logging"
 )
 
 // Controller is one controller candidate. Every candidate follows broker
@@ -60,11 +61,11 @@ func New(cfg Config, d Deps) (*Controller, error) {
 	if d.Clock == nil {
 		d.Clock = realClock{}
 	}
-	log := d.Logger.With("controller", cfg.ID)
+	log := logging.Component(d.Logger, "controller", cfg.Site).With("controller", cfg.ID)
 	m := newMetrics(d.Registerer)
 	return &Controller{
 		cfg: cfg, store: d.Store, cli: d.Store.Client(), brokers: d.Brokers, log: log, clock: d.Clock, hooks: d.Hooks, m: m,
-		health:  newHealth(d.Store, d.Clock, log, m),
+		health:  newHealth(d.Store, d.Clock, log, m, cfg),
 		readyCh: make(chan struct{}), closing: make(chan struct{}), done: make(chan struct{}),
 	}, nil
 }
@@ -122,7 +123,15 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.cache = cache
 	c.mu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.health.run(gctx) })
+	g.Go(func() error {
+		return c.health.run(gctx, func() []string {
+			var out []string
+			for _, d := range cache.DCs() {
+				out = append(out, d.Name)
+			}
+			return out
+		})
+	})
 	g.Go(func() error { c.watchDCStates(gctx, cache); return nil })
 	g.Go(func() error {
 		select {
@@ -159,14 +168,17 @@ func (c *Controller) loadCache(ctx context.Context) (*meta.Cache, error) {
 	}
 }
 
-// watchDCStates keeps the DC state gauge current.
+// watchDCStates keeps the DC state and traffic policy gauges current.
 func (c *Controller) watchDCStates(ctx context.Context, cache *meta.Cache) {
 	sub, unsub := cache.Subscribe()
 	defer unsub()
 	for {
-		for _, d := range cache.DCs() {
+		dcs := cache.DCs()
+		for _, d := range dcs {
 			c.m.dcState.WithLabelValues(d.Name).Set(dcStateValue(d.State))
 		}
+		traffic, _ := cache.Traffic()
+		c.m.setTraffic(traffic, dcs)
 		select {
 		case <-ctx.Done():
 			return
@@ -193,6 +205,29 @@ func (c *Controller) Close() {
 // sorted by name.
 func (c *Controller) freshAlive(ctx context.Context, dc string) ([]meta.Alive, error) {
 	all, err := c.listAlive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return all[dc], nil
+}
+
+// placement is dc's placement of replicated queues (meta.Place): its
+// registered brokers, live or not, from the watched metadata.
+func (c *Controller) placement(dc string) []meta.Slot {
+	c.mu.Lock()
+	cache := c.cache
+	c.mu.Unlock()
+	if cache == nil {
+		return nil
+	}
+	return cache.Placement(dc)
+}
+
+// freshPlacement reads dc's placement from etcd (not the watched view).
+func (c *Controller) freshPlacement(ctx context.Context, dc string) ([]meta.Slot, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.MetaTimeout)
+	defer cancel()
+	all, _, err := c.store.ListPlacement(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,9 @@ type ReplicaState struct {
 	Blocked bool         `json:"blocked"`
 	Leader  bool         `json:"leader"`
 	Queues  []QueueState `json:"queues"`
+	// OutOfSync are the follower DCs out of a sync topic's in-sync set
+	// on this broker (the primary's).
+	OutOfSync []string `json:"out_of_sync,omitempty"`
 }
 
 // ConsumerOffset is a group's committed offset in one queue.

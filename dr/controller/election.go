@@ -24,9 +24,15 @@ func (c *Controller) electionPrefix() string { return c.store.Key(meta.KeyContro
 
 // Leader returns the current leader, or ok=false when none is elected.
 func (c *Controller) Leader(ctx context.Context) (LeaderInfo, bool, error) {
-	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), c.cfg.MetaTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.MetaTimeout)
 	defer cancel()
-	resp, err := c.cli.Get(ctx, c.electionPrefix()+"/", clientv3.WithFirstCreate()...)
+	return ReadLeader(ctx, c.cli, c.store)
+}
+
+// ReadLeader returns the elected controller leader from the metadata
+// (ok=false when none is), for observers that do not run a controller.
+func ReadLeader(ctx context.Context, cli *clientv3.Client, store *meta.Store) (LeaderInfo, bool, error) {
+	resp, err := cli.Get(clientv3.WithRequireLeader(ctx), store.Key(meta.KeyControllerLeader)+"/", clientv3.WithFirstCreate()...)
 	if err != nil {
 		return LeaderInfo{}, false, errorf(meta.ErrUnavailable, "read controller leader: %v", err)
 	}

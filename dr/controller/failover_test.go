@@ -190,8 +190,15 @@ func autoFailoverWaitsStartupGraceForADCNeverSeen(t *testing.T, e *env) {
 	c := e.start(cfg, noHooks)
 	e.leader(c)
 	etcdtest.Eventually(t, wait, func() bool { return e.dcState(dcB) == meta.DCDown }, "idc-b was not failed over")
-	rec, ok := e.lastAudit("failover")
-	if !ok || rec.Topic != "payments" || rec.To != dcA {
+	// The DC's state is set before the transition's audit record is
+	// written: wait for the record.
+	var rec controller.AuditRecord
+	etcdtest.Eventually(t, wait, func() bool {
+		var ok bool
+		rec, ok = e.lastAudit("failover")
+		return ok
+	}, "no failover audit record")
+	if rec.Topic != "payments" || rec.To != dcA {
 		t.Fatalf("audit %+v", rec)
 	}
 	if d := rec.Time.Sub(started); d < cfg.StartupGrace {

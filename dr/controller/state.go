@@ -119,10 +119,17 @@ type stateDoc struct {
 
 // loadState reads controller/state (empty when absent).
 func (c *Controller) loadState(ctx context.Context) ([]Transition, error) {
-	var doc stateDoc
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.MetaTimeout)
 	defer cancel()
-	_, err := c.store.GetJSON(ctx, meta.KeyControllerState, &doc)
+	return ReadTransitions(ctx, c.store)
+}
+
+// ReadTransitions returns the transitions in progress as the leader
+// recorded them in controller/state: what an observer (a drill, a
+// dashboard) reads without asking a controller.
+func ReadTransitions(ctx context.Context, store *meta.Store) ([]Transition, error) {
+	var doc stateDoc
+	_, err := store.GetJSON(ctx, meta.KeyControllerState, &doc)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/duomq/duomq/dr/meta"
 )
@@ -36,8 +37,8 @@ type DCStatus struct {
 	Name  string       `json:"name"`
 	State meta.DCState `json:"state"`
 	DCHealth
-	// Down is whether the controller counts it down (no alive brokers for
-	// down-after, or startup-grace for a DC it never saw alive).
+	// Down is whether the controller counts it down (unhealthy for
+	// down-after, or startup-grace for a DC it never saw healthy).
 	Down bool `json:"down"`
 }
 
@@ -62,6 +63,10 @@ type OrderedStatus struct {
 	// Lag is, per queue and follower DC, the messages the follower copy
 	// lacks: the primary's next offset minus the follower's.
 	Lag []QueueLag `json:"lag"`
+	// OutOfSync are the follower DCs out of the topic's in-sync set on
+	// some broker of the primary (replication sync): sends fail (policy
+	// fail) or go on without them (degrade).
+	OutOfSync []string `json:"out_of_sync"`
 }
 
 // QueueLag is a follower DC's replication lag of one queue.
@@ -148,9 +153,14 @@ func (c *Controller) inProgress(ctx context.Context) ([]Transition, error) {
 	return trs, nil
 }
 
+// memberProbeTimeout bounds the status probe of one etcd member: a
+// member that is down must not hold up the status (which operators read
+// most when a site is lost) for a whole broker timeout.
+const memberProbeTimeout = 500 * time.Millisecond
+
 // etcdMembers asks each metadata member for its status.
 func (c *Controller) etcdMembers(ctx context.Context) []EtcdMember {
-	mctx, cancel := context.WithTimeout(ctx, c.cfg.BrokerTimeout)
+	mctx, cancel := context.WithTimeout(ctx, min(c.cfg.BrokerTimeout, memberProbeTimeout))
 	defer cancel()
 	ml, err := c.cli.MemberList(mctx)
 	if err != nil {
@@ -231,14 +241,17 @@ func (g *gatherer) replicaState(addr, topic string) (ReplicaState, error) {
 // holds it; ok[q] is false when that broker did not answer.
 func (g *gatherer) nexts(topic, dc string, queues int) ([]int64, []bool) {
 	next, ok := make([]int64, queues), make([]bool, queues)
-	alive := g.c.health.alive(dc)
-	if len(alive) == 0 {
+	slots := g.c.placement(dc)
+	if !meta.AnyLive(slots) {
 		return next, ok
 	}
 	var wg sync.WaitGroup
 	for q := range queues {
+		if !meta.Place(slots, q).Live {
+			continue
+		}
 		wg.Go(func() {
-			st, err := g.replicaState(alive[q%len(alive)].Address, topic)
+			st, err := g.replicaState(meta.Place(slots, q).Alive.Address, topic)
 			if err == nil {
 				next[q], ok[q] = nextOf(st.Queues, q), true
 			}
@@ -248,11 +261,34 @@ func (g *gatherer) nexts(topic, dc string, queues int) ([]int64, []bool) {
 	return next, ok
 }
 
+// outOfSync is the union of the follower DCs that the live brokers of
+// dc holding the topic's queues report out of its in-sync set.
+func (g *gatherer) outOfSync(topic, dc string, queues int) []string {
+	out := []string{}
+	for i, s := range g.c.placement(dc) {
+		if i >= queues || !s.Live {
+			continue
+		}
+		st, err := g.replicaState(s.Alive.Address, topic)
+		if err != nil {
+			continue
+		}
+		for _, f := range st.OutOfSync {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ordered builds an ordered topic's status with its replication lag.
 func (g *gatherer) ordered(t meta.Topic, rec meta.Ordered, dcs []meta.DC) OrderedStatus {
 	os := OrderedStatus{Topic: t.Name, Home: t.Primary, Primary: rec.Primary, Epoch: rec.Epoch, Blocked: rec.Blocked,
 		Replication: t.Replication, Queues: t.Queues, Lag: []QueueLag{}}
 	primary, pok := g.nexts(t.Name, rec.Primary, t.Queues)
+	os.OutOfSync = g.outOfSync(t.Name, rec.Primary, t.Queues)
 	for _, d := range dcs {
 		if d.Name == rec.Primary || len(g.c.health.alive(d.Name)) == 0 {
 			continue

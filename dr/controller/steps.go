@@ -124,9 +124,24 @@ func (r *runner) fence() error {
 	if len(errs) > 0 {
 		return errorf(ErrFenceFailed, "fencing topic %s at epoch %d failed: %v", tr.Topic, tr.BlockEpoch, errors.Join(errs...))
 	}
+	var slots []meta.Slot
+	if err := r.t.retry(func(ctx context.Context) error {
+		var err error
+		slots, err = r.c.freshPlacement(ctx, tr.From)
+		return err
+	}); err != nil {
+		return err
+	}
 	ends := make([]int64, tr.Queues)
 	for q := range ends {
-		ends[q] = nextOf(res[q%len(res)].queues, q)
+		// Each queue's end comes from the broker that holds it; a queue
+		// whose broker is down has an end nobody can read, and moving
+		// the topic would lose what that broker holds.
+		i := slices.IndexFunc(res, func(f fenceResult) bool { return f.alive.Name == meta.Place(slots, q).Name })
+		if len(slots) == 0 || i < 0 {
+			return errorf(ErrFenceFailed, "topic %s: queue %d's broker of %s is down", tr.Topic, q, tr.From)
+		}
+		ends[q] = nextOf(res[i].queues, q)
 	}
 	r.set(func(x *Transition) { x.Ends = ends })
 	return nil
@@ -216,7 +231,7 @@ func (r *runner) catchUp() error {
 // replicator's last copy (up to its sync interval older: duplicates).
 // Best effort: the replicator's copy is the fallback.
 func (c *Controller) handOverOffsets(ctx context.Context, topic, from, to string) {
-	src, dst := c.health.alive(from), c.health.alive(to)
+	src, dst := c.placement(from), c.placement(to)
 	if len(src) == 0 || len(dst) == 0 {
 		return
 	}
@@ -224,15 +239,17 @@ func (c *Controller) handOverOffsets(ctx context.Context, topic, from, to string
 	defer cancel()
 	batches := map[string][]ConsumerOffset{}
 	for i, b := range src {
-		os, err := c.brokers.ConsumerOffsets(ctx, b.Address, topic)
+		if !b.Live {
+			continue
+		}
+		os, err := c.brokers.ConsumerOffsets(ctx, b.Alive.Address, topic)
 		if err != nil {
 			c.log.Warn("consumer offsets not handed over", "topic", topic, "broker", b.Name, "err", err)
 			continue
 		}
 		for _, o := range os {
-			if o.Queue%len(src) == i { // the broker's own queues
-				addr := dst[o.Queue%len(dst)].Address
-				batches[addr] = append(batches[addr], o)
+			if d := meta.Place(dst, o.Queue); o.Queue%len(src) == i && d.Live { // the broker's own queues
+				batches[d.Alive.Address] = append(batches[d.Alive.Address], o)
 			}
 		}
 	}
@@ -291,9 +308,9 @@ func (c *Controller) followersHave(ctx context.Context, topic, dc string, ends [
 	}
 	var behind []string
 	for q, end := range ends {
-		st, ok := states[alive[q%len(alive)].Address]
+		st, ok := states[meta.Place(alive, q).Name]
 		if !ok {
-			behind = append(behind, fmt.Sprintf("queue %d: broker %s did not answer", q, alive[q%len(alive)].Name))
+			behind = append(behind, fmt.Sprintf("queue %d: broker %s is down or did not answer", q, meta.Place(alive, q).Name))
 			continue
 		}
 		if next := nextOf(st.Queues, q); next < end {
@@ -314,23 +331,24 @@ func (c *Controller) queueEnds(ctx context.Context, topic, dc string, queues int
 	}
 	ends := make([]int64, queues)
 	for q := range ends {
-		st, ok := states[alive[q%len(alive)].Address]
+		st, ok := states[meta.Place(alive, q).Name]
 		if !ok {
-			return nil, errorf(ErrBroker, "topic %s: broker %s of %s did not answer", topic, alive[q%len(alive)].Name, dc)
+			return nil, errorf(ErrBroker, "topic %s: broker %s of %s is down or did not answer", topic, meta.Place(alive, q).Name, dc)
 		}
 		ends[q] = nextOf(st.Queues, q)
 	}
 	return ends, nil
 }
 
-// ownerStates asks the dc's alive brokers that hold some of the queues for
-// their replica state, at once; brokers that fail are left out.
-func (c *Controller) ownerStates(ctx context.Context, topic, dc string, queues int) (map[string]ReplicaState, []meta.Alive, error) {
-	alive := c.health.alive(dc)
-	if len(alive) == 0 {
+// ownerStates asks the live brokers of dc's placement that hold some of
+// the queues for their replica state, at once, keyed by broker name;
+// brokers that are down or fail are left out.
+func (c *Controller) ownerStates(ctx context.Context, topic, dc string, queues int) (map[string]ReplicaState, []meta.Slot, error) {
+	slots := c.placement(dc)
+	if !meta.AnyLive(slots) {
 		return nil, nil, errorf(ErrNoAliveBrokers, "%s has no alive brokers", dc)
 	}
-	owners := alive
+	owners := slots
 	if queues < len(owners) {
 		owners = owners[:queues]
 	}
@@ -338,19 +356,22 @@ func (c *Controller) ownerStates(ctx context.Context, topic, dc string, queues i
 	out := map[string]ReplicaState{}
 	var wg sync.WaitGroup
 	for _, a := range owners {
+		if !a.Live {
+			continue
+		}
 		wg.Go(func() {
 			bctx, cancel := context.WithTimeout(ctx, c.cfg.BrokerTimeout)
 			defer cancel()
-			st, err := c.brokers.ReplicaState(bctx, a.Address, topic)
+			st, err := c.brokers.ReplicaState(bctx, a.Alive.Address, topic)
 			if err != nil {
 				c.log.Debug("replica state failed", "broker", a.Name, "topic", topic, "err", err)
 				return
 			}
 			mu.Lock()
-			out[a.Address] = st
+			out[a.Name] = st
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	return out, alive, nil
+	return out, slots, nil
 }

@@ -31,6 +31,7 @@ type Brokers struct {
 	fences    []FenceCall
 	failFence map[string]error
 	down      map[string]bool
+	outOfSync map[string]map[string][]string // addr -> topic -> follower DCs
 	polls     map[string]int
 	// OnFence runs after a Fence was applied; OnReplicaState before a
 	// ReplicaState answers (with how many that broker answered before).
@@ -43,8 +44,19 @@ func New() *Brokers {
 	return &Brokers{
 		next: map[string]map[string]map[int]int64{}, epochs: map[string]map[string]uint64{},
 		consumers: map[string]map[string][]controller.ConsumerOffset{}, failFence: map[string]error{},
-		down: map[string]bool{}, polls: map[string]int{},
+		down: map[string]bool{}, polls: map[string]int{}, outOfSync: map[string]map[string][]string{},
 	}
+}
+
+// SetOutOfSync sets the follower DCs a broker reports out of a topic's
+// in-sync set.
+func (b *Brokers) SetOutOfSync(addr, topic string, dcs ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.outOfSync[addr] == nil {
+		b.outOfSync[addr] = map[string][]string{}
+	}
+	b.outOfSync[addr][topic] = dcs
 }
 
 // SetNext sets a queue's next offset on a broker.
@@ -188,7 +200,7 @@ func (b *Brokers) ReplicaState(_ context.Context, addr, topic string) (controlle
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return controller.ReplicaState{Epoch: b.epochs[addr][topic], Queues: b.queues(addr, topic)}, nil
+	return controller.ReplicaState{Epoch: b.epochs[addr][topic], Queues: b.queues(addr, topic), OutOfSync: b.outOfSync[addr][topic]}, nil
 }
 
 // ConsumerOffsets implements controller.BrokerOps.
