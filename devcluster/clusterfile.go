@@ -2,13 +2,14 @@ package devcluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/clusterfile"
@@ -31,7 +32,52 @@ func (s *Supervisor) bootstrap(ctx context.Context) error {
 			return fmt.Errorf("record DC %s in the metadata: %w", dc, err)
 		}
 	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := store.WaitRegistered(rctx, map[string]int{SiteA: len(s.specs[SiteA].Brokers), SiteB: len(s.specs[SiteB].Brokers)}); err != nil {
+		return err
+	}
+	if err := etcdLeaderTo(ctx, cli, SiteWitness); err != nil {
+		// The controllers keep moving it there (preferred-etcd-leader).
+		s.opts.Logger.Warn("etcd leadership not moved to the witness at start", "err", err)
+	}
 	return nil
+}
+
+// etcdLeaderTo moves the etcd leadership to member name before the
+// topology is reported ready, so that a drill that cuts off a DC right
+// away does not also cut off the etcd leader: an election on the quorum's
+// side would extend every lease, the cut DC's liveness included, by a
+// full TTL. MoveLeader is served by the leader only; the client spreads
+// calls over the members, so it is tried a few times.
+func etcdLeaderTo(ctx context.Context, cli *clientv3.Client, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	for ctx.Err() == nil {
+		var ml *clientv3.MemberListResponse
+		if ml, err = cli.MemberList(ctx); err == nil {
+			var want uint64
+			for _, m := range ml.Members {
+				if m.Name == name && len(m.ClientURLs) > 0 {
+					want = m.ID
+					var st *clientv3.StatusResponse
+					if st, err = cli.Status(ctx, m.ClientURLs[0]); err == nil && st.Leader == want {
+						return nil
+					}
+				}
+			}
+			if want == 0 {
+				return fmt.Errorf("no etcd member %q", name)
+			}
+			_, err = cli.MoveLeader(ctx, want)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // recordDC puts a DC record unless there is one. A freshly started etcd
@@ -62,15 +108,25 @@ func (s *Supervisor) writeClusterFile() error {
 	f := clusterfile.File{Sites: map[string]clusterfile.Site{}, Dir: s.opts.Dir, DevAPI: s.api}
 	for _, name := range Sites {
 		spec := s.specs[name]
-		var r SiteReady
-		b, err := os.ReadFile(spec.ReadyFile)
+		r, err := readReady(spec.ReadyFile)
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("%s: %w", spec.ReadyFile, err)
+		pids := map[string]int{"site": r.PID}
+		for _, c := range spec.Components() {
+			cr, err := readReady(ComponentReadyFile(spec, c))
+			if err != nil {
+				return err
+			}
+			pids[c] = cr.PID
+			if cr.Controller != nil {
+				r.Controller = cr.Controller
+			}
+			if cr.Replicator != nil {
+				r.Replicator = cr.Replicator
+			}
 		}
-		cs := clusterfile.Site{PID: r.PID, Etcd: r.Etcd, Dir: spec.Dir, Log: spec.Dir + "/site.log", BrokerNames: r.BrokerNames}
+		cs := clusterfile.Site{PID: r.PID, PIDs: pids, Etcd: r.Etcd, Dir: spec.Dir, Log: spec.Dir + "/site.log", BrokerNames: r.BrokerNames}
 		if r.Nameserver != nil {
 			cs.Nameserver = r.Nameserver.GRPC
 			cs.Metrics = append(cs.Metrics, r.Nameserver.Metrics)
@@ -104,3 +160,5 @@ func (s *Supervisor) writeClusterFile() error {
 	s.mu.Unlock()
 	return clusterfile.Write(s.ClusterFile(), f)
 }
+
+func readReady(path string) (SiteReady, error) { return readJSON[SiteReady](path) }

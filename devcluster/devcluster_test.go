@@ -1,15 +1,14 @@
 package devcluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/internal/clusterfile"
 	"github.com/duomq/duomq/internal/etcdtest"
+	"github.com/duomq/duomq/internal/syncbuf"
 )
 
 var binary string
@@ -45,34 +45,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	etcdtest.Eventually(t, d, cond, "%s", what)
 }
 
 // startDev runs a supervisor until the test ends and returns its cluster file.
-func startDev(t *testing.T) (*Supervisor, *syncBuffer, clusterfile.File) {
+func startDev(t *testing.T) (*Supervisor, *syncbuf.Buffer, clusterfile.File) {
 	t.Helper()
 	return startDevWith(t, Options{})
 }
 
 // startDevWith is startDev with options (o.Dir defaults to a temporary
 // directory).
-func startDevWith(t *testing.T, o Options) (*Supervisor, *syncBuffer, clusterfile.File) {
+func startDevWith(t *testing.T, o Options) (*Supervisor, *syncbuf.Buffer, clusterfile.File) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
@@ -157,8 +145,11 @@ func TestDevTopology(t *testing.T) {
 	}
 
 	victim := f.Sites[SiteB].PID
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	devPost(t, f, "/sites/idc-b/kill", http.StatusOK)
+	for name, pid := range f.Sites[SiteB].PIDs {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Fatalf("%s (pid %d) of the killed site still runs: %v", name, pid, err)
+		}
 	}
 	eventually(t, 10*time.Second, "supervisor reports the lost site", func() bool {
 		return strings.Contains(out.String(), "site idc-b")
@@ -173,11 +164,7 @@ func TestDevTopology(t *testing.T) {
 		_, werr = store.CreateTopic(wctx, meta.Topic{Name: "while-b-down", Queues: 2})
 		return werr == nil || errors.Is(werr, meta.ErrExists)
 	})
-	resp, err := http.Post(f.DevAPI+"/sites/idc-b/restart", "text/plain", nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("restart idc-b: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	devPost(t, f, "/sites/idc-b/restart", http.StatusOK)
 	f2, err := clusterfile.Load(s.ClusterFile())
 	if err != nil || f2.Sites[SiteB].PID == victim || f2.Sites[SiteB].PID == 0 {
 		t.Fatalf("cluster.json after restart: %+v %v", f2.Sites[SiteB], err)
@@ -185,11 +172,22 @@ func TestDevTopology(t *testing.T) {
 	for _, addr := range f2.Sites[SiteB].Brokers {
 		eventually(t, 10*time.Second, "restarted broker catches up", func() bool { return brokerHas(t, addr, "while-b-down", 2) })
 	}
-	resp, err = http.Post(f.DevAPI+"/sites/idc-a/restart", "text/plain", nil)
-	if err != nil || resp.StatusCode != http.StatusConflict {
-		t.Fatalf("restart of a running site: %v %v", resp, err)
+	devPost(t, f, "/sites/idc-a/restart", http.StatusConflict)
+}
+
+// devPost posts to the dev API, checks the status and returns the body.
+func devPost(t *testing.T, f clusterfile.File, path string, want int) string {
+	t.Helper()
+	resp, err := http.Post(f.DevAPI+path, "text/plain", nil)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("POST %s: HTTP %d %s, want %d", path, resp.StatusCode, b, want)
+	}
+	return string(b)
 }
 
 // proxySendsLocally sends one message through a DC's proxy and reports

@@ -1,6 +1,7 @@
 // Package devcluster is the local topology behind `duomq dev`: two data
-// centers and a witness on loopback, each site its own OS process, so that
-// killing a site's pid is the loss of a whole DC.
+// centers and a witness on loopback, each site its own OS processes, so
+// that killing them is the loss of a whole DC and killing or stopping one
+// is the loss of one component.
 //
 // The Supervisor allocates ports once (kept in DIR/topology.json so a
 // restart finds the same cluster), writes one SiteSpec per site, starts
@@ -10,8 +11,12 @@
 // is reported and stays down until restarted through the control API
 // (POST /sites/<site>/restart on cluster.json's dev_api).
 //
-// A site process (RunSite) runs an embedded etcd member and, in a DC,
-// a nameserver and the DC's brokers, whose topics follow the metadata.
+// A site's core process (RunSite) runs an embedded etcd member and, in a
+// DC, a nameserver, the DC's brokers, whose topics follow the metadata,
+// and the proxy. Its controller candidate and (in a DC) its replicator run
+// in processes of their own (RunComponent), started once the cores are
+// ready. With Options.WAN, connections between sites' brokers go through
+// the supervisor's relays, which add latency on request (wan.go).
 //
 // Invariants: each site process owns its own directory under DIR; the etcd
 // peer and client ports of a topology never change once allocated (etcd

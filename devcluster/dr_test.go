@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sort"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -264,9 +263,7 @@ func TestPrimarySiteKilledUnderSyncOrderedLoad(t *testing.T) {
 	eventually(t, 20*time.Second, "ordered load acked through idc-a", func() bool { return load.ackCount() >= 200 })
 
 	killed := time.Now()
-	if err := syscall.Kill(f.Sites[SiteA].PID, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	devPost(t, f, "/sites/idc-a/kill", http.StatusOK)
 	eventually(t, 30*time.Second, "writes acked again after the kill", func() bool {
 		_, ok := load.firstAckAfter(killed.Add(100 * time.Millisecond))
 		return ok

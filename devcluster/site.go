@@ -3,37 +3,57 @@ package devcluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/duomq/duomq/dr/meta"
 	"github.com/duomq/duomq/dr/meta/member"
 	"github.com/duomq/duomq/internal/daemon"
+	"github.com/duomq/duomq/internal/logging"
 	"github.com/duomq/duomq/internal/serve"
+	"github.com/duomq/duomq/internal/wanroute"
 )
 
 // LoadSpec reads a site spec written by the supervisor.
-func LoadSpec(path string) (SiteSpec, error) {
-	var s SiteSpec
+func LoadSpec(path string) (SiteSpec, error) { return readJSON[SiteSpec](path) }
+
+// readJSON decodes the JSON file at path (a spec or a ready file).
+func readJSON[T any](path string) (T, error) {
+	var v T
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return s, err
+		return v, err
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("site spec %s: %w", path, err)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("%s: %w", path, err)
 	}
-	return s, nil
+	return v, nil
 }
 
-// RunSite runs one site until ctx ends: its etcd member, then (in a DC)
-// its nameserver and brokers. Shutdown runs in the reverse order, closing
-// etcd clients before the member so the member stops at once.
+// Components a site runs in processes of their own, besides its core
+// process (etcd member, nameserver, brokers, proxy): a drill kills, stops
+// and restarts them one at a time.
+const (
+	ComponentController = "controller"
+	ComponentReplicator = "replicator"
+)
+
+// RunSite runs the core of one site until ctx ends: its etcd member, then
+// (in a DC) its nameserver, brokers and proxy. Shutdown runs in the
+// reverse order, closing etcd clients before the member so the member
+// stops at once. The controller and replicator run in processes of their
+// own (RunComponent).
 func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 	logger = logger.With("site", spec.Site)
+	wanroute.Set(spec.WANRoutes)
 	ec := spec.Etcd
 	ec.Logger = logger
 	m, err := member.Start(ctx, ec)
@@ -41,7 +61,7 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 		return err
 	}
 	defer m.Close()
-	logger.Info("etcd member ready", "client-url", m.ClientURL())
+	logging.Component(logger, "meta", "").Info("etcd member ready", "client-url", m.ClientURL())
 	cli, err := meta.NewClient(spec.EtcdEndpoints)
 	if err != nil {
 		return err
@@ -50,9 +70,9 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 	ready := newReadiness(spec, SiteReady{PID: os.Getpid(), Etcd: m.ClientURL()})
 	store := meta.New(cli, meta.Options{Logger: logger})
 	if spec.Nameserver == nil {
-		return runWitness(ctx, spec, m, store, ready, logger)
+		return waitMember(ctx, m, logger)
 	}
-	cache, err := meta.NewCache(ctx, store)
+	cache, err := openCache(ctx, store, logger)
 	if err != nil {
 		return fmt.Errorf("metadata cache: %w", err)
 	}
@@ -60,35 +80,92 @@ func RunSite(ctx context.Context, spec SiteSpec, logger *slog.Logger) error {
 	return runDC(ctx, spec, store, cache, ready, logger)
 }
 
-// runWitness runs the witness's controller candidate until ctx ends or
-// the etcd member fails.
-func runWitness(ctx context.Context, spec SiteSpec, m *member.Member, store *meta.Store, ready *readiness, logger *slog.Logger) error {
-	g, gctx := errgroup.WithContext(ctx)
-	runController(g, gctx, spec, store, ready, logger)
-	g.Go(func() error {
-		select {
-		case <-gctx.Done():
-			return nil
-		case err := <-m.Err():
-			logger.Error("etcd member failed", "err", err)
-			return err
-		}
-	})
-	return g.Wait()
+// waitMember runs until ctx ends or the etcd member fails (the witness's
+// core is its member alone).
+func waitMember(ctx context.Context, m *member.Member, logger *slog.Logger) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-m.Err():
+		logger.Error("etcd member failed", "err", err)
+		return err
+	}
 }
 
-func runController(g *errgroup.Group, ctx context.Context, spec SiteSpec, store *meta.Store, ready *readiness, logger *slog.Logger) {
-	if spec.Controller == nil {
-		return
+// RunComponent runs one of a site's separate components (controller or
+// replicator) until ctx ends, and writes ComponentReadyFile(spec, name)
+// once it serves.
+func RunComponent(ctx context.Context, spec SiteSpec, name string, logger *slog.Logger) error {
+	logger = logger.With("site", spec.Site)
+	wanroute.Set(spec.WANRoutes)
+	readyFile := ComponentReadyFile(spec, name)
+	os.Remove(readyFile)
+	r := SiteReady{PID: os.Getpid()}
+	report := func(slot **daemon.Endpoints) func(daemon.Endpoints) {
+		return func(e daemon.Endpoints) {
+			*slot = &e
+			serve.WriteReady(readyFile, r)
+		}
 	}
-	g.Go(func() error {
-		return daemon.RunController(ctx, *spec.Controller, store, daemon.Deps{Logger: logger, Ready: ready.one(&ready.r.Controller)})
-	})
+	switch {
+	case name == ComponentController && spec.Controller != nil:
+		return daemon.RunController(ctx, *spec.Controller, nil, daemon.Deps{Logger: logger, Ready: report(&r.Controller)})
+	case name == ComponentReplicator && spec.Replicator != nil:
+		cli, err := meta.NewClient(spec.EtcdEndpoints)
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		store := meta.New(cli, meta.Options{Logger: logger})
+		cache, err := openCache(ctx, store, logger)
+		if err != nil {
+			return fmt.Errorf("metadata cache: %w", err)
+		}
+		defer cache.Close()
+		return daemon.RunReplicator(ctx, *spec.Replicator, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: report(&r.Replicator)})
+	}
+	return fmt.Errorf("site %s has no component %q (it runs %s)", spec.Site, name, strings.Join(spec.Components(), ", "))
+}
+
+// openCache loads the metadata cache, retrying for a minute while the
+// metadata is unavailable: on a loaded machine the members of a fresh
+// cluster may not answer a process started right after them in time.
+func openCache(ctx context.Context, store *meta.Store, logger *slog.Logger) (*meta.Cache, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		cache, err := meta.NewCache(ctx, store)
+		if err == nil || !errors.Is(err, meta.ErrUnavailable) || ctx.Err() != nil {
+			return cache, err
+		}
+		logger.Warn("metadata not reachable yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Components lists the site's separate components.
+func (s SiteSpec) Components() []string {
+	var out []string
+	if s.Controller != nil {
+		out = append(out, ComponentController)
+	}
+	if s.Replicator != nil {
+		out = append(out, ComponentReplicator)
+	}
+	return out
+}
+
+// ComponentReadyFile is where a separate component reports its endpoints.
+func ComponentReadyFile(spec SiteSpec, name string) string {
+	return filepath.Join(spec.Dir, "ready-"+name+".json")
 }
 
 func runDC(ctx context.Context, spec SiteSpec, store *meta.Store, cache *meta.Cache, ready *readiness, logger *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
-	runController(g, gctx, spec, store, ready, logger)
 	g.Go(func() error {
 		return daemon.RunNameserver(gctx, *spec.Nameserver, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready.one(&ready.r.Nameserver)})
 	})
@@ -100,11 +177,6 @@ func runDC(ctx context.Context, spec SiteSpec, store *meta.Store, cache *meta.Ca
 	if spec.Proxy != nil {
 		g.Go(func() error {
 			return daemon.RunProxy(gctx, *spec.Proxy, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.one(&ready.r.Proxy)})
-		})
-	}
-	if spec.Replicator != nil {
-		g.Go(func() error {
-			return daemon.RunReplicator(gctx, *spec.Replicator, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: ready.one(&ready.r.Replicator)})
 		})
 	}
 	return g.Wait()
@@ -121,7 +193,7 @@ type readiness struct {
 
 func newReadiness(spec SiteSpec, r SiteReady) *readiness {
 	rd := &readiness{spec: spec, r: r, pending: len(spec.Brokers)}
-	for _, present := range []bool{spec.Nameserver != nil, spec.Proxy != nil, spec.Replicator != nil, spec.Controller != nil} {
+	for _, present := range []bool{spec.Nameserver != nil, spec.Proxy != nil} {
 		if present {
 			rd.pending++
 		}

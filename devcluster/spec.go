@@ -39,6 +39,9 @@ type SiteSpec struct {
 	Replicator    *daemon.ReplicatorProcess `json:"replicator,omitempty"`
 	Controller    *daemon.ControllerProcess `json:"controller,omitempty"`
 	ReadyFile     string                    `json:"ready_file"`
+	// WANRoutes sends connections to other sites' brokers through the
+	// supervisor's WAN relays (Options.WAN); see package wanroute.
+	WANRoutes map[string]string `json:"wan_routes,omitempty"`
 }
 
 // SiteReady is what a site reports once every component serves.
@@ -62,6 +65,10 @@ type Options struct {
 	// address on a bridge of the host (root and iproute2 needed), so a
 	// drill or test can cut links between sites (see Supervisor.Partition).
 	Netns bool
+	// WAN relays every connection between a site and another site's
+	// brokers through the supervisor, so a drill can add latency between
+	// sites (Supervisor.SetWANLatency). Not with Netns.
+	WAN bool
 }
 
 // ports are the fixed ports of one site.

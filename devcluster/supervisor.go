@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,13 +37,33 @@ type SupervisorOptions struct {
 	Logger       *slog.Logger
 }
 
-// site is one supervised site process.
-type site struct {
-	name string
-	spec SiteSpec
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+// proc is one supervised process: a site's core (comp "") or one of its
+// separate components.
+type proc struct {
+	site, comp string
+	spec       SiteSpec
+	cmd        *exec.Cmd
+	done       chan struct{}
+	err        error
+}
+
+// procKey names a process: the site and the component ("" for the core).
+type procKey struct{ site, comp string }
+
+func (p *proc) name() string {
+	if p.comp == "" {
+		return "site " + p.site
+	}
+	return p.comp + " of " + p.site
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // Supervisor starts and watches the site processes.
@@ -51,8 +73,10 @@ type Supervisor struct {
 	topo  topology
 	api   string
 
+	wan *wan // nil unless Options.WAN
+
 	mu    sync.Mutex
-	sites map[string]*site
+	procs map[procKey]*proc
 	file  clusterfile.File
 
 	readyOnce sync.Once
@@ -91,7 +115,15 @@ func NewSupervisor(o SupervisorOptions) (*Supervisor, error) {
 	if err := ensureToken(filepath.Join(dir, ControllerTokenFile)); err != nil {
 		return nil, err
 	}
-	s := &Supervisor{opts: o, specs: topo.specs(dir), topo: topo, sites: map[string]*site{}, ready: make(chan struct{})}
+	s := &Supervisor{opts: o, specs: topo.specs(dir), topo: topo, procs: map[procKey]*proc{}, ready: make(chan struct{})}
+	if o.WAN {
+		if o.Netns {
+			return nil, errors.New("WAN relays and network namespaces cannot be combined: pick one")
+		}
+		if s.wan, err = newWAN(topo, s.specs); err != nil {
+			return nil, err
+		}
+	}
 	for name, spec := range s.specs {
 		if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
 			return nil, err
@@ -132,15 +164,23 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopAPI()
-	for _, name := range Sites {
-		if err := s.start(name); err != nil {
-			s.stopAll()
-			return err
-		}
+	if s.wan != nil {
+		s.wan.start()
+		defer s.wan.close()
 	}
 	defer s.stopAll()
-	if err := s.waitReady(ctx); err != nil {
-		return err
+	var cores, comps []procKey
+	for _, name := range Sites {
+		cores = append(cores, procKey{name, ""})
+		for _, c := range s.specs[name].Components() {
+			comps = append(comps, procKey{name, c})
+		}
+	}
+	// Cores first (the etcd members), then what runs on them.
+	for _, keys := range [][]procKey{cores, comps} {
+		if err := s.startAll(ctx, keys); err != nil {
+			return err
+		}
 	}
 	if err := s.bootstrap(ctx); err != nil {
 		return err
@@ -156,45 +196,76 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	return nil
 }
 
-// start launches one site process (its old ready file removed first).
-func (s *Supervisor) start(name string) error {
-	spec := s.specs[name]
-	os.Remove(spec.ReadyFile)
-	logf, err := os.OpenFile(filepath.Join(spec.Dir, "site.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+// startAll starts the processes keys and waits until each is ready.
+func (s *Supervisor) startAll(ctx context.Context, keys []procKey) error {
+	for _, k := range keys {
+		if err := s.start(k); err != nil {
+			return err
+		}
+	}
+	return s.waitReady(ctx, keys)
+}
+
+// readyFile is where process k reports it serves.
+func (s *Supervisor) readyFile(k procKey) string {
+	if k.comp == "" {
+		return s.specs[k.site].ReadyFile
+	}
+	return ComponentReadyFile(s.specs[k.site], k.comp)
+}
+
+// logFile is process k's output: DIR/<site>/site.log for the core,
+// DIR/<site>/<component>.log for a component.
+func (s *Supervisor) logFile(k procKey) string {
+	if k.comp == "" {
+		return filepath.Join(s.specs[k.site].Dir, "site.log")
+	}
+	return filepath.Join(s.specs[k.site].Dir, k.comp+".log")
+}
+
+// start launches one process (its old ready file removed first).
+func (s *Supervisor) start(k procKey) error {
+	spec := s.specs[k.site]
+	os.Remove(s.readyFile(k))
+	logf, err := os.OpenFile(s.logFile(k), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(s.opts.Binary, "site", "--spec", specPath(spec))
-	if sub := s.topo.Subnet; sub != "" {
-		cmd = exec.Command("ip", "netns", "exec", nsName(sub, name), s.opts.Binary, "site", "--spec", specPath(spec))
+	args := []string{s.opts.Binary, "site", "--spec", specPath(spec)}
+	if k.comp != "" {
+		args = append(args, "--component", k.comp)
 	}
+	if sub := s.topo.Subnet; sub != "" {
+		args = append([]string{"ip", "netns", "exec", nsName(sub, k.site)}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If the supervisor dies without stopping its sites, they stop too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	p := &proc{site: k.site, comp: k.comp, spec: spec, cmd: cmd, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("start site %s: %w", name, err)
+		return fmt.Errorf("start %s: %w", p.name(), err)
 	}
-	st := &site{name: name, spec: spec, cmd: cmd, done: make(chan struct{})}
 	s.mu.Lock()
-	s.sites[name] = st
+	s.procs[k] = p
 	s.mu.Unlock()
-	go s.watch(st, logf)
-	s.opts.Logger.Info("site started", "site", name, "pid", cmd.Process.Pid)
+	go s.watch(p, logf)
+	s.opts.Logger.Info("process started", "site", k.site, "component", k.comp, "pid", cmd.Process.Pid)
 	return nil
 }
 
-func (s *Supervisor) watch(st *site, logf *os.File) {
-	st.err = st.cmd.Wait()
+func (s *Supervisor) watch(p *proc, logf *os.File) {
+	p.err = p.cmd.Wait()
 	logf.Close()
-	close(st.done)
+	close(p.done)
 	s.mu.Lock()
-	stopping := s.sites[st.name] != st
+	stopping := s.procs[procKey{p.site, p.comp}] != p
 	s.mu.Unlock()
-	s.opts.Logger.Info("site process ended", "site", st.name, "pid", st.cmd.Process.Pid, "status", exitText(st.err))
+	s.opts.Logger.Info("process ended", "site", p.site, "component", p.comp, "pid", p.cmd.Process.Pid, "status", exitText(p.err))
 	if !stopping {
-		fmt.Fprintf(s.opts.Out, "duomq dev: site %s (pid %d) exited: %v; not restarting (POST %s/sites/%s/restart to start it again)\n",
-			st.name, st.cmd.Process.Pid, exitText(st.err), s.api, st.name)
+		fmt.Fprintf(s.opts.Out, "duomq dev: %s (pid %d) exited: %v; not restarting (POST %s/sites/%s/restart to start it again)\n",
+			p.name(), p.cmd.Process.Pid, exitText(p.err), s.api, p.site)
 	}
 }
 
@@ -205,87 +276,212 @@ func exitText(err error) string {
 	return err.Error()
 }
 
-// waitReady waits for every site's ready file.
-func (s *Supervisor) waitReady(ctx context.Context) error {
+// logTail is the last n lines of a log file (for an error that names it:
+// the file may be gone by the time someone reads the error).
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "  (" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	lines = lines[max(len(lines)-n, 0):]
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+// waitReady waits for the ready files of keys.
+func (s *Supervisor) waitReady(ctx context.Context, keys []procKey) error {
 	deadline := time.Now().Add(s.opts.ReadyTimeout)
-	for _, name := range Sites {
+	for _, k := range keys {
 		for {
-			if _, err := os.Stat(s.specs[name].ReadyFile); err == nil {
+			if _, err := os.Stat(s.readyFile(k)); err == nil {
 				break
 			}
-			if err := s.siteExited(name); err != nil {
-				return err
+			s.mu.Lock()
+			p := s.procs[k]
+			s.mu.Unlock()
+			if p != nil && !p.running() {
+				return fmt.Errorf("%s exited while starting (%v); see %s; it ends with:\n%s", p.name(), exitText(p.err), s.logFile(k), logTail(s.logFile(k), 5))
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("site %s not ready after %v; see %s", name, s.opts.ReadyTimeout, filepath.Join(s.specs[name].Dir, "site.log"))
+				return fmt.Errorf("%s/%s not ready after %v; see %s", k.site, k.comp, s.opts.ReadyTimeout, s.logFile(k))
 			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}
 	return nil
 }
 
-func (s *Supervisor) siteExited(name string) error {
-	s.mu.Lock()
-	st := s.sites[name]
-	s.mu.Unlock()
-	select {
-	case <-st.done:
-		return fmt.Errorf("site %s exited while starting (%v); see %s", name, exitText(st.err), filepath.Join(st.spec.Dir, "site.log"))
-	default:
-		return nil
-	}
-}
-
-// stopAll sends SIGTERM to every running site, then SIGKILL after 15 s.
+// stopAll sends SIGTERM (and SIGCONT, for a stopped one) to every running
+// process, then SIGKILL after 15 s.
 func (s *Supervisor) stopAll() {
 	s.mu.Lock()
-	sites := s.sites
-	s.sites = map[string]*site{}
+	procs := s.procs
+	s.procs = map[procKey]*proc{}
 	s.mu.Unlock()
-	for _, st := range sites {
-		st.cmd.Process.Signal(syscall.SIGTERM)
+	for _, p := range procs {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.cmd.Process.Signal(syscall.SIGCONT)
 	}
-	for _, st := range sites {
+	for _, p := range procs {
 		select {
-		case <-st.done:
+		case <-p.done:
 		case <-time.After(15 * time.Second):
-			st.cmd.Process.Kill()
-			<-st.done
+			p.cmd.Process.Kill()
+			<-p.done
 		}
 	}
 }
 
-// restart starts a site that is not running.
-func (s *Supervisor) restart(ctx context.Context, name string) error {
-	s.mu.Lock()
-	st, ok := s.sites[name]
-	s.mu.Unlock()
+// siteProcs are the processes of a site, core first.
+func (s *Supervisor) siteProcs(site string) ([]*proc, error) {
+	spec, ok := s.specs[site]
 	if !ok {
-		return fmt.Errorf("%w: no site %q", errNotFound, name)
+		return nil, fmt.Errorf("%w: no site %q", errNotFound, site)
 	}
-	select {
-	case <-st.done:
-	default:
-		return fmt.Errorf("%w: site %s is running (pid %d)", errConflict, name, st.cmd.Process.Pid)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*proc
+	for _, c := range append([]string{""}, spec.Components()...) {
+		if p := s.procs[procKey{site, c}]; p != nil {
+			out = append(out, p)
+		}
 	}
-	if err := s.start(name); err != nil {
+	return out, nil
+}
+
+// Kill sends SIGKILL to every process of a site at once: the loss of the
+// whole site.
+func (s *Supervisor) Kill(site string) (string, error) {
+	procs, err := s.siteProcs(site)
+	if err != nil {
+		return "", err
+	}
+	var pids []string
+	for _, p := range procs {
+		if p.running() {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+			pids = append(pids, strconv.Itoa(p.cmd.Process.Pid))
+		}
+	}
+	if len(pids) == 0 {
+		return "", fmt.Errorf("%w: site %s is not running", errConflict, site)
+	}
+	for _, p := range procs {
+		<-p.done
+	}
+	return "SIGKILL pids " + strings.Join(pids, ","), nil
+}
+
+// restart starts whatever of a site is not running: its core first, then
+// its components, each once the one before is ready.
+func (s *Supervisor) restart(ctx context.Context, name string) error {
+	procs, err := s.siteProcs(name)
+	if err != nil {
 		return err
 	}
-	if err := s.waitReady(ctx); err != nil {
-		return err
+	running := map[string]bool{}
+	for _, p := range procs {
+		running[p.comp] = p.running()
+	}
+	var steps [][]procKey
+	if !running[""] {
+		steps = append(steps, []procKey{{name, ""}})
+	}
+	var comps []procKey
+	for _, c := range s.specs[name].Components() {
+		if !running[c] {
+			comps = append(comps, procKey{name, c})
+		}
+	}
+	if len(comps) > 0 {
+		steps = append(steps, comps)
+	}
+	if len(steps) == 0 {
+		return fmt.Errorf("%w: every process of site %s is running", errConflict, name)
+	}
+	for _, keys := range steps {
+		if err := s.startAll(ctx, keys); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(s.opts.Out, "duomq dev: site %s restarted\n", name)
 	return s.writeClusterFile()
 }
 
+// ComponentCore names a site's core process (etcd member, nameserver,
+// brokers, proxy) in component operations: pausing it freezes the site.
+const ComponentCore = "core"
+
+// component returns a component's process.
+func (s *Supervisor) component(site, comp string) (*proc, procKey, error) {
+	spec, ok := s.specs[site]
+	if !ok {
+		return nil, procKey{}, fmt.Errorf("%w: no site %q", errNotFound, site)
+	}
+	k := procKey{site, comp}
+	if comp == ComponentCore {
+		k.comp = ""
+	} else if !slices.Contains(spec.Components(), comp) {
+		return nil, k, fmt.Errorf("%w: site %s has no component %q (it has %s, %s)", errNotFound, site, comp, ComponentCore, strings.Join(spec.Components(), ", "))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.procs[k]
+	if p == nil {
+		return nil, k, fmt.Errorf("%w: %s of %s never started", errConflict, comp, site)
+	}
+	return p, k, nil
+}
+
+// Signal acts on one component of a site: "kill" (SIGKILL, waits for
+// the exit), "pause" (SIGSTOP), "resume" (SIGCONT) or "restart" (start
+// it again once it is not running, and wait until it is ready).
+func (s *Supervisor) Signal(ctx context.Context, site, comp, action string) (string, error) {
+	p, k, err := s.component(site, comp)
+	if err != nil {
+		return "", err
+	}
+	pid := p.cmd.Process.Pid
+	switch action {
+	case "kill", "pause", "resume":
+		if !p.running() {
+			return "", fmt.Errorf("%w: %s (pid %d) is not running", errConflict, p.name(), pid)
+		}
+		sig := map[string]syscall.Signal{"kill": syscall.SIGKILL, "pause": syscall.SIGSTOP, "resume": syscall.SIGCONT}[action]
+		if err := p.cmd.Process.Signal(sig); err != nil {
+			return "", err
+		}
+		if action == "kill" {
+			<-p.done
+		}
+		name := map[string]string{"kill": "SIGKILL", "pause": "SIGSTOP", "resume": "SIGCONT"}[action]
+		return fmt.Sprintf("%s %s (pid %d)", name, p.name(), pid), nil
+	case "restart":
+		if p.running() {
+			return "", fmt.Errorf("%w: %s is running (pid %d)", errConflict, p.name(), pid)
+		}
+		if err := s.startAll(ctx, []procKey{k}); err != nil {
+			return "", err
+		}
+		if err := s.writeClusterFile(); err != nil {
+			return "", err
+		}
+		s.mu.Lock()
+		np := s.procs[k]
+		s.mu.Unlock()
+		return fmt.Sprintf("started pid %d", np.cmd.Process.Pid), nil
+	}
+	return "", fmt.Errorf("%w: unknown action %q (kill, pause, resume or restart)", errBadRequest, action)
+}
+
 var (
-	errNotFound = errors.New("not found")
-	errConflict = errors.New("conflict")
+	errNotFound   = errors.New("not found")
+	errConflict   = errors.New("conflict")
+	errBadRequest = errors.New("bad request")
 )
 
 // serveAPI runs the control endpoint on a loopback port.
@@ -303,17 +499,31 @@ func (s *Supervisor) serveAPI() (func(), error) {
 		json.NewEncoder(w).Encode(f)
 	})
 	mux.HandleFunc("POST /sites/{site}/restart", func(w http.ResponseWriter, r *http.Request) {
-		err := s.restart(r.Context(), r.PathValue("site"))
-		switch {
-		case errors.Is(err, errNotFound):
-			http.Error(w, err.Error(), http.StatusNotFound)
-		case errors.Is(err, errConflict):
-			http.Error(w, err.Error(), http.StatusConflict)
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		default:
-			w.Write([]byte("restarted\n"))
+		reply(w, "restarted", s.restart(r.Context(), r.PathValue("site")))
+	})
+	mux.HandleFunc("POST /sites/{site}/kill", func(w http.ResponseWriter, r *http.Request) {
+		detail, err := s.Kill(r.PathValue("site"))
+		reply(w, detail, err)
+	})
+	// Components: POST /sites/{site}/components/{component}/{action},
+	// action kill, pause, resume or restart.
+	mux.HandleFunc("POST /sites/{site}/components/{component}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		detail, err := s.Signal(r.Context(), r.PathValue("site"), r.PathValue("component"), r.PathValue("action"))
+		reply(w, detail, err)
+	})
+	// WAN latency (topologies with relays): POST /wan?a=idc-a&b=idc-b&delay=2ms.
+	mux.HandleFunc("POST /wan", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		d, err := time.ParseDuration(q.Get("delay"))
+		if err != nil {
+			reply(w, "", fmt.Errorf("%w: delay %q: %v", errBadRequest, q.Get("delay"), err))
+			return
 		}
+		err = s.SetWANLatency(r.Context(), q.Get("a"), q.Get("b"), d)
+		if err != nil {
+			err = fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		reply(w, fmt.Sprintf("round trip %s-%s +%v", q.Get("a"), q.Get("b"), d), err)
 	})
 	// Partitions (topologies in network namespaces): POST
 	// /sites/{site}/partition?from=a,b cuts site off from a and b;
@@ -336,6 +546,22 @@ func (s *Supervisor) serveAPI() (func(), error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	return func() { srv.Close() }, nil
+}
+
+// reply writes the dev API's answer: detail, or err with its status.
+func reply(w http.ResponseWriter, detail string, err error) {
+	switch {
+	case errors.Is(err, errNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case errors.Is(err, errConflict):
+		http.Error(w, err.Error(), http.StatusConflict)
+	case errors.Is(err, errBadRequest):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	default:
+		w.Write([]byte(detail + "\n"))
+	}
 }
 
 // ensureToken writes a random controller API token to path unless one is

@@ -24,8 +24,10 @@ type Send struct {
 	// sequence (0, 1, 2, ...); Key is empty for unordered messages.
 	Key string
 	Seq int
-	// Acked: the send succeeded (At is when the answer came).
+	// Acked: the send succeeded (At is when the answer came, Sent when
+	// the attempt began).
 	Acked bool
+	Sent  time.Time
 	At    time.Time
 	// DC is the DC that acked it.
 	DC string
@@ -69,6 +71,10 @@ type Figures struct {
 	// UnackedDelivered: messages delivered whose send was never acked
 	// (allowed: the ack was lost), counted for the report.
 	UnackedDelivered int `json:"unacked_delivered"`
+	// RPOSeconds: the span of time over which the lost messages had been
+	// acked (from the first lost ack to the last; 0 when nothing was
+	// lost). With Lost it is the RPO, in seconds and in messages.
+	RPOSeconds float64 `json:"rpo_seconds"`
 }
 
 // RTO is the longest time without a successful operation, per fault and
@@ -82,7 +88,14 @@ type RTO struct {
 	// follows the fault's start counts until the first success after it.
 	Send    time.Duration `json:"send_ns"`
 	Receive time.Duration `json:"receive_ns"`
+	// CatchUp: from the fault's end until every message of the class
+	// acked before it was delivered (0 when they all were by then).
+	CatchUp time.Duration `json:"catch_up_ns"`
 }
+
+// OutsideFaults names the RTO entry of the time outside every fault
+// window: downtime the drill did not cause.
+const OutsideFaults = "outside faults"
 
 // Check scores the records: per class the figures, and per fault window
 // the recovery times. It uses nothing but the records.
@@ -131,11 +144,23 @@ func Check(sends []Send, deliveries []Delivery, faults []Window) ([]Figures, []R
 		}
 	}
 	counted := map[string]bool{}
+	lostSpan := map[Class][2]time.Time{}
 	for _, s := range sends {
 		if s.Acked && !delivered[s.ID] && !counted[s.ID] {
 			counted[s.ID] = true
 			fig(s.Class).Lost++
+			sp, ok := lostSpan[s.Class]
+			if !ok || s.At.Before(sp[0]) {
+				sp[0] = s.At
+			}
+			if !ok || s.At.After(sp[1]) {
+				sp[1] = s.At
+			}
+			lostSpan[s.Class] = sp
 		}
+	}
+	for c, sp := range lostSpan {
+		fig(c).RPOSeconds = sp[1].Sub(sp[0]).Seconds()
 	}
 	var out []Figures
 	for _, c := range []Class{OrderedSync, OrderedAsync, Unordered} {
@@ -147,29 +172,83 @@ func Check(sends []Send, deliveries []Delivery, faults []Window) ([]Figures, []R
 }
 
 // recoveryTimes measures, per fault and class, the longest gap in acks
-// and in deliveries that overlaps the fault's window.
+// and in deliveries that overlaps the fault's window and the consumers'
+// catch-up after it; and, per class, the longest gaps outside every
+// window (OutsideFaults).
 func recoveryTimes(sends []Send, ds []Delivery, faults []Window) []RTO {
 	acks, dels := map[Class][]time.Time{}, map[Class][]time.Time{}
+	firstDelivery := map[string]time.Time{}
+	for _, d := range ds { // ds is sorted by time
+		dels[d.Class] = append(dels[d.Class], d.At)
+		if _, ok := firstDelivery[d.ID]; !ok {
+			firstDelivery[d.ID] = d.At
+		}
+	}
 	for _, s := range sends {
 		if s.Acked {
 			acks[s.Class] = append(acks[s.Class], s.At)
 		}
 	}
-	for _, d := range ds {
-		dels[d.Class] = append(dels[d.Class], d.At)
-	}
 	var out []RTO
+	for _, c := range []Class{OrderedSync, OrderedAsync, Unordered} {
+		sortTimes(acks[c])
+		sortTimes(dels[c])
+	}
 	for _, w := range faults {
 		for _, c := range []Class{OrderedSync, OrderedAsync, Unordered} {
 			if len(acks[c]) == 0 && len(dels[c]) == 0 {
 				continue
 			}
-			sortTimes(acks[c])
-			sortTimes(dels[c])
-			out = append(out, RTO{Fault: w.Name, Class: c, Send: longestGap(acks[c], w), Receive: longestGap(dels[c], w)})
+			out = append(out, RTO{Fault: w.Name, Class: c, Send: longestGap(acks[c], w), Receive: longestGap(dels[c], w),
+				CatchUp: catchUp(sends, firstDelivery, c, w.End)})
+		}
+	}
+	if len(faults) == 0 {
+		return out
+	}
+	for _, c := range []Class{OrderedSync, OrderedAsync, Unordered} {
+		if len(acks[c]) > 0 {
+			out = append(out, RTO{Fault: OutsideFaults, Class: c, Send: gapOutside(acks[c], faults), Receive: gapOutside(dels[c], faults)})
 		}
 	}
 	return out
+}
+
+// catchUp is how long after end the last message of class c acked
+// before end was first delivered (messages never delivered are lost,
+// counted elsewhere).
+func catchUp(sends []Send, first map[string]time.Time, c Class, end time.Time) time.Duration {
+	var d time.Duration
+	for _, s := range sends {
+		if s.Class != c || !s.Acked || s.At.After(end) {
+			continue
+		}
+		if at, ok := first[s.ID]; ok {
+			d = max(d, at.Sub(end))
+		}
+	}
+	return d
+}
+
+// gapOutside is the longest gap between consecutive events ts that lies
+// wholly outside every window: the system's downtime the drill did not
+// cause.
+func gapOutside(ts []time.Time, faults []Window) time.Duration {
+	var gap time.Duration
+	for i := 1; i < len(ts); i++ {
+		a, b := ts[i-1], ts[i]
+		inside := false
+		for _, w := range faults {
+			if a.Before(w.End) && b.After(w.Start) {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			gap = max(gap, b.Sub(a))
+		}
+	}
+	return gap
 }
 
 func sortTimes(ts []time.Time) {

@@ -99,11 +99,37 @@ func TestRecoveryTimes(t *testing.T) {
 	if rto[0].Receive != 3250*time.Millisecond {
 		t.Fatalf("receive RTO %v, want 3.25s (from the fault at 250 to 3500)", rto[0].Receive)
 	}
-	if len(rto) != 2 || rto[0].Class != Unordered {
-		t.Fatalf("recovery times %+v: want one per fault of the one class", rto)
+	if len(rto) != 3 || rto[0].Class != Unordered || rto[2].Fault != OutsideFaults {
+		t.Fatalf("recovery times %+v: want one per fault of the one class, then the time outside faults", rto)
 	}
 	if rto[1].Send != 10*time.Millisecond {
 		t.Fatalf("send RTO of a window without acks %v, want its length", rto[1].Send)
+	}
+	// Outside the windows only 0-100-200 (before the kill at 250) lie.
+	if rto[2].Send != 100*time.Millisecond {
+		t.Fatalf("downtime outside the faults %v, want 100ms", rto[2].Send)
+	}
+}
+
+func TestRPOAndCatchUp(t *testing.T) {
+	sends := []Send{
+		{ID: "a", Class: OrderedAsync, Acked: true, At: at(100)},
+		{ID: "lost1", Class: OrderedAsync, Acked: true, At: at(1000)},
+		{ID: "lost2", Class: OrderedAsync, Acked: true, At: at(1800)},
+		{ID: "b", Class: OrderedAsync, Acked: true, At: at(1900)},
+		{ID: "late", Class: OrderedAsync, Acked: true, At: at(4000)},
+	}
+	dels := []Delivery{
+		{ID: "a", Class: OrderedAsync, Group: "g", At: at(200)},
+		{ID: "b", Class: OrderedAsync, Group: "g", At: at(3500)}, // 1.5 s after the fault ended
+		{ID: "late", Class: OrderedAsync, Group: "g", At: at(4100)},
+	}
+	figs, rto := Check(sends, dels, []Window{{Name: "kill", Start: at(1500), End: at(2000)}})
+	if figs[0].Lost != 2 || figs[0].RPOSeconds != 0.8 {
+		t.Fatalf("figures %+v: want 2 lost over 0.8 s of acks", figs[0])
+	}
+	if rto[0].CatchUp != 1500*time.Millisecond {
+		t.Fatalf("catch-up %v, want 1.5s (b acked before the end, delivered 1.5 s after)", rto[0].CatchUp)
 	}
 }
 
@@ -116,7 +142,9 @@ func TestRecoveryTimesPerClass(t *testing.T) {
 	_, rto := Check(sends, nil, []Window{{Name: "kill", Start: at(200), End: at(3000)}})
 	got := map[Class]time.Duration{}
 	for _, x := range rto {
-		got[x.Class] = x.Send
+		if x.Fault == "kill" {
+			got[x.Class] = x.Send
+		}
 	}
 	if got[OrderedSync] != 2400*time.Millisecond || got[Unordered] != 1400*time.Millisecond {
 		t.Fatalf("per-class send RTOs %v: the unordered acks must not hide the ordered outage", got)
@@ -153,5 +181,32 @@ func TestSeriesAndHTML(t *testing.T) {
 	}
 	if strings.Contains(html, "src=\"http") || strings.Contains(html, "href=\"http") {
 		t.Error("HTML report loads something from the network")
+	}
+}
+
+func TestPhasesSplitsLatencyByWindow(t *testing.T) {
+	start := t0
+	w := Window{Name: "wan +2ms", Start: start.Add(10 * time.Second), End: start.Add(40 * time.Second)}
+	var sends []Send
+	for i := range 20 { // one send a second, 1 ms each outside, 5 ms inside
+		at := start.Add(time.Duration(i) * time.Second)
+		lat := time.Millisecond
+		if i >= 10 {
+			lat = 5 * time.Millisecond
+		}
+		sends = append(sends, Send{ID: fmt.Sprint(i), Class: OrderedSync, Acked: true, Sent: at, At: at.Add(lat)})
+	}
+	sends = append(sends, Send{ID: "failed", Class: OrderedSync, Sent: start, At: start.Add(time.Hour)})
+	got := Phases(sends, []Window{w}, start, start.Add(20*time.Second))
+	if len(got) != 2 || got[0].Phase != baselinePhase || got[1].Phase != w.Name {
+		t.Fatalf("phases %+v", got)
+	}
+	base, in := got[0], got[1]
+	if base.Acked != 10 || base.P50ms != 1 || base.Seconds != 10 || base.Throughput != 1 {
+		t.Fatalf("baseline %+v", base)
+	}
+	// The window is clipped to the load's end: 10 s of it, not 30.
+	if in.Acked != 10 || in.P50ms != 5 || in.P99ms != 5 || in.Seconds != 10 {
+		t.Fatalf("window %+v", in)
 	}
 }

@@ -24,9 +24,18 @@ func (r *Report) ID() string {
 	return r.Started.UTC().Format("20060102T150405.000Z") + "-" + name
 }
 
-// Save stores the report in the drill history.
+// HistoryKeep is how many reports the drill history keeps; older ones
+// are deleted as new ones are saved (a report with its per-second series
+// is tens of kilobytes, and the metadata's space is bounded).
+const HistoryKeep = 200
+
+// Save stores the report in the drill history and trims the history to
+// HistoryKeep reports.
 func Save(ctx context.Context, store *meta.Store, r *Report) error {
-	_, err := store.PutJSON(ctx, meta.KeyDrills+r.ID(), r, meta.AnyRevision)
+	if _, err := store.PutJSON(ctx, meta.KeyDrills+r.ID(), r, meta.AnyRevision); err != nil {
+		return err
+	}
+	_, err := store.Trim(ctx, meta.KeyDrills, HistoryKeep)
 	return err
 }
 

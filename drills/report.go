@@ -18,14 +18,17 @@ const ReportVersion = 1
 
 // Report is a drill's outcome.
 type Report struct {
-	Version    int               `json:"version"`
-	Scenario   string            `json:"scenario"`
-	Started    time.Time         `json:"started"`
-	Ended      time.Time         `json:"ended"`
-	Steps      []StepResult      `json:"steps"`
-	Faults     []WindowJSON      `json:"faults"`
-	Figures    []Figures         `json:"figures"`
-	RTO        []RTOJSON         `json:"rto"`
+	Version  int          `json:"version"`
+	Scenario string       `json:"scenario"`
+	Started  time.Time    `json:"started"`
+	Ended    time.Time    `json:"ended"`
+	Steps    []StepResult `json:"steps"`
+	Faults   []WindowJSON `json:"faults"`
+	Figures  []Figures    `json:"figures"`
+	RTO      []RTOJSON    `json:"rto"`
+	// Phases: send throughput and latency per class, outside the faults
+	// (baseline) and within each.
+	Phases     []Phase           `json:"phases"`
 	Assertions []AssertionResult `json:"assertions"`
 	// Series are per-second throughput and backlog per DC (the charts).
 	Series Series `json:"series"`
@@ -58,6 +61,9 @@ type RTOJSON struct {
 	Class          Class   `json:"class"`
 	SendSeconds    float64 `json:"send_seconds"`
 	ReceiveSeconds float64 `json:"receive_seconds"`
+	// CatchUpSeconds: after the fault ended, until consumers had
+	// everything acked before its end.
+	CatchUpSeconds float64 `json:"catch_up_seconds"`
 }
 
 // AssertionResult is one bound checked.
@@ -103,14 +109,20 @@ func (r *Report) PrintSummary(w io.Writer) {
 		fmt.Fprintf(tw, "%d\t%s\t%v\t%v\t%s\n", i+1, describe(s.Step), s.Start.Sub(r.Started).Round(time.Millisecond),
 			s.End.Sub(s.Start).Round(time.Millisecond), res)
 	}
-	fmt.Fprintln(tw, "\nCLASS\tSENT\tACKED\tDELIVERED\tLOST\tDUPLICATES\tREORDERED")
+	fmt.Fprintln(tw, "\nCLASS\tSENT\tACKED\tDELIVERED\tLOST\tRPO\tDUPLICATES\tREORDERED")
 	for _, f := range r.Figures {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", f.Class, f.Attempted, f.Acked, f.Deliveries, f.Lost, f.Duplicates, f.Reordered)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.2fs\t%d\t%d\n", f.Class, f.Attempted, f.Acked, f.Deliveries, f.Lost, f.RPOSeconds, f.Duplicates, f.Reordered)
 	}
 	if len(r.RTO) > 0 {
-		fmt.Fprintln(tw, "\nFAULT\tCLASS\tSEND RTO\tRECEIVE RTO")
+		fmt.Fprintln(tw, "\nFAULT\tCLASS\tSEND RTO\tRECEIVE RTO\tCATCH-UP")
 		for _, x := range r.RTO {
-			fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%.2fs\n", x.Fault, x.Class, x.SendSeconds, x.ReceiveSeconds)
+			fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%.2fs\t%.2fs\n", x.Fault, x.Class, x.SendSeconds, x.ReceiveSeconds, x.CatchUpSeconds)
+		}
+	}
+	if len(r.Phases) > 0 {
+		fmt.Fprintln(tw, "\nPHASE\tCLASS\tACKED\tMSG/S\tP50\tP99\tMAX")
+		for _, p := range r.Phases {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2fms\t%.2fms\t%.2fms\n", p.Phase, p.Class, p.Acked, p.Throughput, p.P50ms, p.P99ms, p.MaxMs)
 		}
 	}
 	if len(r.Assertions) > 0 {
@@ -145,6 +157,13 @@ func describe(s Step) string {
 	add("to", s.To)
 	add("site", s.Site)
 	add("from", strings.Join(s.From, ","))
+	add("component", s.Component)
+	if s.Delay > 0 {
+		add("delay", time.Duration(s.Delay).String())
+	}
+	if s.Until != nil {
+		add("until", s.Until.String())
+	}
 	if s.For > 0 {
 		add("for", time.Duration(s.For).String())
 	}

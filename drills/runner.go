@@ -7,14 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/duomq/duomq/client"
 	"github.com/duomq/duomq/devcluster"
@@ -37,6 +37,9 @@ type Options struct {
 	// Out receives progress lines.
 	Out    io.Writer
 	Logger *slog.Logger
+	// RecordsDir, when set, receives the raw records (sends.jsonl,
+	// deliveries.jsonl).
+	RecordsDir string
 	// Drain bounds the wait, after the last step, for consumers to read
 	// what is left (they stop earlier after drainIdle without a delivery).
 	Drain time.Duration
@@ -44,16 +47,30 @@ type Options struct {
 
 // drillRun is one run's state.
 type drillRun struct {
-	s       Scenario
-	o       Options
-	f       clusterfile.File
-	store   *meta.Store
-	rec     *recorder
-	rep     *Report
-	faults  map[string]*Window // open fault windows by key
-	step    atomic.Value       // string: the step running now (progress)
-	windows []Window
-	http    *http.Client
+	s      Scenario
+	o      Options
+	f      clusterfile.File
+	cli    *clientv3.Client
+	store  *meta.Store
+	rec    *recorder
+	rep    *Report
+	faults Faults                // the topology's fault driver
+	open   map[string]*openFault // faults in place, by key
+	// mu guards open, windows and rep.Steps, which background steps
+	// (controller calls) share with the main sequence.
+	mu sync.Mutex
+	// leaderSite is the site a component step with site "leader" acted on.
+	leaderSite string
+	// loadEnded is when the producers stopped.
+	loadEnded time.Time
+	step      atomic.Value // string: the step running now (progress)
+	windows   []Window
+}
+
+// openFault is a fault in place: its window and how to undo it.
+type openFault struct {
+	w    Window
+	undo func(context.Context) (string, error)
 }
 
 // Run runs a scenario: it sets up the topology (starting the local one
@@ -76,8 +93,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	if o.Drain <= 0 {
 		o.Drain = 45 * time.Second
 	}
-	r := &drillRun{s: s, o: o, rec: &recorder{}, faults: map[string]*Window{}, rep: &Report{Version: ReportVersion, Scenario: s.Name},
-		http: &http.Client{Timeout: 5 * time.Minute}}
+	r := &drillRun{s: s, o: o, rec: &recorder{}, open: map[string]*openFault{}, rep: &Report{Version: ReportVersion, Scenario: s.Name}}
 	stop, err := r.topology(ctx)
 	if err != nil {
 		return nil, err
@@ -88,7 +104,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer cli.Close()
-	r.store = meta.New(cli, meta.Options{Logger: o.Logger})
+	r.cli, r.store = cli, meta.New(cli, meta.Options{Logger: o.Logger})
 	if err := r.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -111,7 +127,15 @@ func (r *drillRun) topology(ctx context.Context) (func(), error) {
 	}
 	if path != "" {
 		f, err := clusterfile.Load(path)
+		if err != nil {
+			return nil, err
+		}
 		r.f = f
+		if f.Compose != nil {
+			r.faults, err = newComposeFaults(f, path)
+		} else {
+			r.faults = newDevFaults(f, path)
+		}
 		return func() {}, err
 	}
 	lt := LocalTopology{}
@@ -134,7 +158,7 @@ func (r *drillRun) topology(ctx context.Context) (func(), error) {
 		}
 	}
 	sup, err := devcluster.NewSupervisor(devcluster.SupervisorOptions{
-		Options: devcluster.Options{Dir: dir, BrokersPerDC: lt.BrokersPerDC, FlushMode: lt.FlushMode, Netns: lt.Netns},
+		Options: devcluster.Options{Dir: dir, BrokersPerDC: lt.BrokersPerDC, FlushMode: lt.FlushMode, Netns: lt.Netns, WAN: lt.WAN},
 		Binary:  bin, Out: io.Discard, Logger: r.o.Logger,
 	})
 	if err != nil {
@@ -162,6 +186,7 @@ func (r *drillRun) topology(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	r.f = f
+	r.faults = newDevFaults(f, sup.ClusterFile())
 	return stop, nil
 }
 
@@ -222,40 +247,51 @@ func (r *drillRun) run(ctx context.Context) (*Report, error) {
 			proxies[name] = site.Proxy
 		}
 	}
-	clients, err := openClients(ctx, proxies, "drill-"+r.s.Name)
+	// Producers give up an attempt after a second (the RTO measured is
+	// the system's, not a slow client's); consumers allow three, so that
+	// a receive slowed by a loaded machine is not abandoned with its
+	// messages.
+	clients, err := openClients(ctx, proxies, "drill-"+r.s.Name, time.Second)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
+	defer closeClients(clients)
+	consClients, err := openClients(ctx, proxies, "drill-"+r.s.Name, 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer closeClients(consClients)
 	r.rep.Started = time.Now()
 	prodCtx, stopProducers := context.WithCancel(ctx)
 	consCtx, stopConsumers := context.WithCancel(ctx)
 	var prod, cons sync.WaitGroup
-	r.startWorkload(prodCtx, consCtx, clients, &prod, &cons)
+	r.startWorkload(prodCtx, consCtx, clients, consClients, &prod, &cons)
 	progressDone := r.progress(prodCtx)
 
 	r.runSteps(ctx)
 	stopProducers()
 	prod.Wait()
+	r.loadEnded = time.Now()
 	<-progressDone
 	r.drain(ctx)
 	stopConsumers()
 	cons.Wait()
 	r.undoFaults(ctx)
+	if r.o.RecordsDir != "" {
+		if err := r.writeRecords(r.o.RecordsDir); err != nil {
+			r.rep.Errors = append(r.rep.Errors, "writing the records: "+err.Error())
+		}
+	}
 	return r.score(), nil
 }
 
-func (r *drillRun) startWorkload(prodCtx, consCtx context.Context, clients map[string]*client.Client, prod, cons *sync.WaitGroup) {
+func (r *drillRun) startWorkload(prodCtx, consCtx context.Context, clients, consClients map[string]*client.Client, prod, cons *sync.WaitGroup) {
 	topics := map[string]TopicLoad{}
 	for _, t := range r.s.Workload.Topics {
 		topics[t.Name] = t
 	}
 	for _, c := range r.s.Workload.Consumers {
-		if cl := clients[c.DC]; cl != nil {
+		if cl := consClients[c.DC]; cl != nil {
 			cons.Go(func() { consume(consCtx, cl, c, topics[c.Topic], r.rec) })
 		}
 	}
@@ -338,20 +374,51 @@ func (r *drillRun) drain(ctx context.Context) {
 // runSteps runs the steps in order; a failed step is recorded and the
 // drill goes on (the assertions decide).
 func (r *drillRun) runSteps(ctx context.Context) {
+	var bg sync.WaitGroup
+	defer bg.Wait() // background steps end before the load stops
 	for _, st := range r.s.Steps {
 		if ctx.Err() != nil {
 			return
 		}
-		res := StepResult{Step: st, Start: time.Now()}
-		r.step.Store(describe(st))
 		fmt.Fprintf(r.o.Out, "drill: step %s\n", describe(st))
-		detail, err := r.runStep(ctx, st)
-		res.End, res.Detail = time.Now(), detail
-		if err != nil {
-			res.Error = err.Error()
-			r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("step %s: %v", describe(st), err))
+		r.mu.Lock()
+		idx := len(r.rep.Steps)
+		r.rep.Steps = append(r.rep.Steps, StepResult{Step: st, Start: time.Now()})
+		r.mu.Unlock()
+		if st.Background {
+			bg.Go(func() { r.finishStep(idx, st, r.runStepTimed(ctx, st)) })
+			continue
 		}
-		r.rep.Steps = append(r.rep.Steps, res)
+		r.step.Store(describe(st))
+		r.finishStep(idx, st, r.runStepTimed(ctx, st))
+	}
+}
+
+// stepOutcome is what a step returned, and when.
+type stepOutcome struct {
+	detail string
+	err    error
+	end    time.Time
+}
+
+func (r *drillRun) runStepTimed(ctx context.Context, st Step) stepOutcome {
+	detail, err := r.runStep(ctx, st)
+	return stepOutcome{detail, err, time.Now()}
+}
+
+// finishStep records a step's outcome; an error fails the drill unless
+// the step allows it.
+func (r *drillRun) finishStep(idx int, st Step, o stepOutcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &r.rep.Steps[idx]
+	res.End, res.Detail = o.end, o.detail
+	switch {
+	case o.err != nil && st.AllowError:
+		res.Detail = strings.TrimSpace(o.detail + " (error allowed: " + o.err.Error() + ")")
+	case o.err != nil:
+		res.Error = o.err.Error()
+		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("step %s: %v", describe(st), o.err))
 	}
 }
 
@@ -367,12 +434,7 @@ func (r *drillRun) current() string {
 func (r *drillRun) runStep(ctx context.Context, st Step) (string, error) {
 	switch st.Action {
 	case "wait":
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(time.Duration(st.For)):
-			return "", nil
-		}
+		return r.wait(ctx, st)
 	case "assert":
 		return "checked when the drill ends", nil
 	case "switch-traffic":
@@ -385,43 +447,166 @@ func (r *drillRun) runStep(ctx context.Context, st Step) (string, error) {
 		if st.Action == "failover" {
 			body["force"] = st.Force
 		}
-		r.openFault(st.Action+" "+st.Topic+st.DC, st.Action+" "+st.Topic+st.DC)
-		defer r.closeFault(st.Action + " " + st.Topic + st.DC)
+		key := st.Action + " " + st.Topic + st.DC
+		r.openFault(key, key, nil)
+		defer r.closeFault(key)
 		return r.controller(ctx, "/v1/"+st.Action, body)
 	case "failback":
 		body := map[string]any{"actor": "drill"}
 		target(body, st)
 		return r.controller(ctx, "/v1/failback", body)
+	}
+	return r.faultStep(ctx, st)
+}
+
+// faultStep injects or undoes a fault through the topology's driver,
+// recording each fault's window and how to undo it.
+func (r *drillRun) faultStep(ctx context.Context, st Step) (string, error) {
+	f := r.faults
+	switch st.Action {
 	case "kill-site":
-		site, ok := r.f.Sites[st.Site]
-		if !ok {
-			return "", fmt.Errorf("no site %q in the cluster file", st.Site)
-		}
-		if err := syscall.Kill(site.PID, syscall.SIGKILL); err != nil {
-			return "", fmt.Errorf("kill site %s (pid %d): %w", st.Site, site.PID, err)
-		}
-		r.openFault("site "+st.Site, "kill "+st.Site)
-		return fmt.Sprintf("SIGKILL pid %d", site.PID), nil
+		return r.inject(ctx, "site "+st.Site, "kill "+st.Site, func(ctx context.Context) (string, error) { return f.KillSite(ctx, st.Site) },
+			func(ctx context.Context) (string, error) { return r.reloading(f.RestartSite(ctx, st.Site)) })
 	case "restart-site":
-		err := r.restartSite(ctx, st.Site)
-		if err == nil {
-			r.closeFault("site " + st.Site)
-		}
-		return "", err
+		return r.undo(ctx, "site "+st.Site, func(ctx context.Context) (string, error) { return r.reloading(f.RestartSite(ctx, st.Site)) })
 	case "partition":
-		_, err := r.dev(ctx, "/sites/"+st.Site+"/partition?from="+url.QueryEscape(strings.Join(st.From, ",")))
-		if err == nil {
-			r.openFault("partition "+st.Site, "partition "+st.Site+" from "+strings.Join(st.From, ","))
-		}
-		return "", err
+		return r.inject(ctx, "partition "+st.Site, "partition "+st.Site+" from "+strings.Join(st.From, ","),
+			func(ctx context.Context) (string, error) { return f.Partition(ctx, st.Site, st.From) },
+			func(ctx context.Context) (string, error) { return f.Heal(ctx, st.Site) })
 	case "heal":
-		_, err := r.dev(ctx, "/sites/"+st.Site+"/heal")
-		if err == nil {
-			r.closeFault("partition " + st.Site)
+		return r.undo(ctx, "partition "+st.Site, func(ctx context.Context) (string, error) { return f.Heal(ctx, st.Site) })
+	case "wan-latency":
+		key := "wan " + pairKey(st.Site, st.To)
+		if time.Duration(st.Delay) == 0 {
+			return r.undo(ctx, key, func(ctx context.Context) (string, error) { return f.WANLatency(ctx, st.Site, st.To, 0) })
 		}
+		r.closeFault(key) // a new delay replaces the old one's window
+		return r.inject(ctx, key, fmt.Sprintf("wan %s-%s +%v", st.Site, st.To, time.Duration(st.Delay)),
+			func(ctx context.Context) (string, error) {
+				return f.WANLatency(ctx, st.Site, st.To, time.Duration(st.Delay))
+			},
+			func(ctx context.Context) (string, error) { return f.WANLatency(ctx, st.Site, st.To, 0) })
+	}
+	site, err := r.componentSite(ctx, st)
+	if err != nil {
 		return "", err
 	}
+	key := "component " + site + "/" + st.Component
+	switch st.Action {
+	case "kill-component":
+		return r.inject(ctx, key, "kill "+st.Component+" of "+site,
+			func(ctx context.Context) (string, error) { return f.KillComponent(ctx, site, st.Component) },
+			func(ctx context.Context) (string, error) {
+				return r.reloading(f.RestartComponent(ctx, site, st.Component))
+			})
+	case "restart-component":
+		return r.undo(ctx, key, func(ctx context.Context) (string, error) {
+			return r.reloading(f.RestartComponent(ctx, site, st.Component))
+		})
+	case "pause-component":
+		return r.inject(ctx, key, "pause "+st.Component+" of "+site,
+			func(ctx context.Context) (string, error) { return f.PauseComponent(ctx, site, st.Component) },
+			func(ctx context.Context) (string, error) { return f.ResumeComponent(ctx, site, st.Component) })
+	case "resume-component":
+		return r.undo(ctx, key, func(ctx context.Context) (string, error) { return f.ResumeComponent(ctx, site, st.Component) })
+	}
 	return "", fmt.Errorf("unknown action %q", st.Action)
+}
+
+func pairKey(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return a + "-" + b
+}
+
+// inject puts a fault in place and opens its window.
+func (r *drillRun) inject(ctx context.Context, key, name string, do, undo func(context.Context) (string, error)) (string, error) {
+	r.mu.Lock()
+	_, ok := r.open[key]
+	r.mu.Unlock()
+	if ok {
+		return "", fmt.Errorf("%s is already in place", key)
+	}
+	detail, err := do(ctx)
+	if err != nil {
+		return detail, err
+	}
+	r.openFault(key, name, undo)
+	return detail, nil
+}
+
+// undo removes a fault with do and closes its window.
+func (r *drillRun) undo(ctx context.Context, key string, do func(context.Context) (string, error)) (string, error) {
+	detail, err := do(ctx)
+	if err == nil {
+		r.closeFault(key)
+	}
+	return detail, err
+}
+
+// reloading re-reads the cluster file once a restart succeeded (pids and
+// the ports a component picks at start change).
+func (r *drillRun) reloading(detail string, err error) (string, error) {
+	if err != nil {
+		return detail, err
+	}
+	if f, lerr := r.faults.Reload(); lerr == nil {
+		r.f = f
+	}
+	return detail, nil
+}
+
+// componentSite resolves a component step's site. "leader" is the site
+// of the controller leader at this moment for kill- and pause-component,
+// and the site those acted on for restart- and resume-component.
+func (r *drillRun) componentSite(ctx context.Context, step Step) (string, error) {
+	if step.Site != "leader" {
+		return step.Site, nil
+	}
+	if step.Action == "restart-component" || step.Action == "resume-component" {
+		if r.leaderSite == "" {
+			return "", errors.New("site leader: no earlier kill- or pause-component step acted on the leader")
+		}
+		return r.leaderSite, nil
+	}
+	site, err := r.leaderNow(ctx)
+	if err == nil {
+		r.leaderSite = site
+	}
+	return site, err
+}
+
+// leaderNow is the site of the controller leader, read from the
+// metadata (a controller's status may be slow while a site is down).
+func (r *drillRun) leaderNow(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	li, ok, err := controller.ReadLeader(ctx, r.cli, r.store)
+	if err != nil {
+		return "", fmt.Errorf("finding the controller leader: %w", err)
+	}
+	if !ok {
+		return "", errors.New("no controller leader is elected")
+	}
+	site, ok := r.siteOf(&li)
+	if !ok {
+		return "", fmt.Errorf("the controller leader %s (%s) is not a site of the cluster file", li.ID, li.APIURL)
+	}
+	return site, nil
+}
+
+// siteOf is the site whose controller candidate li is.
+func (r *drillRun) siteOf(li *controller.LeaderInfo) (string, bool) {
+	if li == nil {
+		return "", false
+	}
+	for name, s := range r.f.Sites {
+		if s.Controller != "" && strings.TrimSuffix(s.Controller, "/") == strings.TrimSuffix(li.APIURL, "/") {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 func target(body map[string]any, st Step) {
@@ -432,55 +617,41 @@ func target(body map[string]any, st Step) {
 	}
 }
 
-func (r *drillRun) openFault(key, name string) {
-	r.faults[key] = &Window{Name: name, Start: time.Now()}
+func (r *drillRun) openFault(key, name string, undo func(context.Context) (string, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.open[key] = &openFault{w: Window{Name: name, Start: time.Now()}, undo: undo}
 }
 
 func (r *drillRun) closeFault(key string) {
-	if w, ok := r.faults[key]; ok {
-		w.End = time.Now()
-		r.windows = append(r.windows, *w)
-		delete(r.faults, key)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o, ok := r.open[key]; ok {
+		o.w.End = time.Now()
+		r.windows = append(r.windows, o.w)
+		delete(r.open, key)
 	}
 }
 
-// undoFaults restarts killed sites and heals partitions still open.
+// undoFaults undoes every fault still in place: paused components are
+// continued first (a stopped process holds up shutdowns), then killed
+// sites and components restarted, partitions healed, latency removed.
 func (r *drillRun) undoFaults(ctx context.Context) {
-	for key := range r.faults {
-		var err error
-		switch {
-		case strings.HasPrefix(key, "site "):
-			err = r.restartSite(ctx, strings.TrimPrefix(key, "site "))
-		case strings.HasPrefix(key, "partition "):
-			_, err = r.dev(ctx, "/sites/"+strings.TrimPrefix(key, "partition ")+"/heal")
-		}
-		if err != nil {
-			r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("undoing %s: %v", key, err))
+	keys := make([]string, 0, len(r.open))
+	for key := range r.open {
+		keys = append(keys, key)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return strings.Contains(r.open[keys[i]].w.Name, "pause ") && !strings.Contains(r.open[keys[j]].w.Name, "pause ")
+	})
+	for _, key := range keys {
+		if o := r.open[key]; o.undo != nil {
+			if _, err := o.undo(ctx); err != nil {
+				r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("undoing %s: %v", key, err))
+			}
 		}
 		r.closeFault(key)
 	}
-}
-
-func (r *drillRun) restartSite(ctx context.Context, site string) error {
-	if _, err := r.dev(ctx, "/sites/"+site+"/restart"); err != nil {
-		return err
-	}
-	f, err := clusterfile.Load(filepathOrEmpty(r))
-	if err == nil {
-		r.f = f // the restarted site has a new pid
-	}
-	return nil
-}
-
-// filepathOrEmpty is where the cluster file is re-read after a restart.
-func filepathOrEmpty(r *drillRun) string {
-	if r.o.ClusterFile != "" {
-		return r.o.ClusterFile
-	}
-	if r.s.Topology.Cluster != "" {
-		return r.s.Topology.Cluster
-	}
-	return r.f.Dir + "/cluster.json"
 }
 
 // controller posts to the controller API (the first candidate that
@@ -496,25 +667,4 @@ func (r *drillRun) controller(ctx context.Context, path string, body any) (strin
 		parts = append(parts, fmt.Sprintf("%s %s, pause %dms", t.Topic, t.Outcome.Outcome, int(t.PauseSeconds*1000)))
 	}
 	return strings.Join(parts, "; "), nil
-}
-
-// dev posts to the dev API of a local topology.
-func (r *drillRun) dev(ctx context.Context, path string) (string, error) {
-	if r.f.DevAPI == "" {
-		return "", errors.New("the cluster has no dev API (only `duomq dev` topologies restart sites and cut links)")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.f.DevAPI+path, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("dev API %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(out)))
-	}
-	return strings.TrimSpace(string(out)), nil
 }

@@ -43,6 +43,9 @@ type LocalTopology struct {
 	FlushMode    string `json:"flush_mode,omitempty"`
 	// Netns runs the sites in network namespaces (root), for partitions.
 	Netns bool `json:"netns,omitempty"`
+	// WAN relays traffic between sites' brokers so wan-latency steps can
+	// delay it (not with Netns).
+	WAN bool `json:"wan,omitempty"`
 }
 
 // Workload is the drill's load. Producers and consumers run from the
@@ -84,11 +87,28 @@ type Consumer struct {
 
 // Step is one action of the drill. Action is one of: wait,
 // switch-traffic, set-weights, switchover, failover, failback, kill-site,
-// restart-site, partition, heal, assert.
+// restart-site, kill-component, restart-component, pause-component,
+// resume-component, partition, heal, wan-latency, assert.
 type Step struct {
 	Action string `json:"action"`
-	// For (wait): how long.
+	// For (wait): how long; with Until, the longest wait for the
+	// condition (default one minute).
 	For Duration `json:"for,omitempty"`
+	// Until (wait): the condition that ends the wait.
+	Until *Condition `json:"until,omitempty"`
+	// Component (kill-, restart-, pause-, resume-component): controller,
+	// replicator (local topology) or any container of a Compose site.
+	// Site may then be "leader": the controller leader's site.
+	Component string `json:"component,omitempty"`
+	// Delay (wan-latency): the round trip added between Site and To
+	// (0 removes it).
+	Delay Duration `json:"delay,omitempty"`
+	// Background (switchover, failover, failback): the next steps start
+	// at once; the drill waits for the call before the load stops.
+	Background bool `json:"background,omitempty"`
+	// AllowError: an error of this step is reported but does not fail the
+	// drill (a call whose controller leader a later step kills).
+	AllowError bool `json:"allow_error,omitempty"`
 	// DC: target DC (switch-traffic, switchover/failover/failback of a
 	// whole DC, and the new primary's DC as To).
 	DC    string `json:"dc,omitempty"`
@@ -103,6 +123,29 @@ type Step struct {
 	From []string `json:"from,omitempty"`
 	// Assert: bounds on the checker's figures, checked when the drill ends.
 	Assert *Assertion `json:"assert,omitempty"`
+}
+
+// Condition is what a wait step waits for; every field set must hold.
+type Condition struct {
+	// ReplicationLagBelow: every follower copy of every ordered topic
+	// (Topic's only, when set) lacks fewer messages than this.
+	ReplicationLagBelow *int64 `json:"replication_lag_below,omitempty"`
+	// TopicWritable: the workload had a send to this topic acked since
+	// the wait began.
+	TopicWritable string `json:"topic_writable,omitempty"`
+	// DC with DCDown and/or DCState: the controller sees the DC down (or
+	// up), or in this state (active, blocked, ...).
+	DC      string `json:"dc,omitempty"`
+	DCDown  *bool  `json:"dc_down,omitempty"`
+	DCState string `json:"dc_state,omitempty"`
+	// Transition: "in-progress" (a controller transition, of Kind when
+	// set, is under way) or "none" (no transition is under way).
+	Transition string `json:"transition,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	// LeaderNotIn: a controller leader is elected, and not in this site.
+	LeaderNotIn string `json:"leader_not_in,omitempty"`
+	// Topic narrows ReplicationLagBelow.
+	Topic string `json:"topic,omitempty"`
 }
 
 // Assertion bounds the checker's figures of one class (all classes when
@@ -205,7 +248,12 @@ func Parse(b []byte) (Scenario, error) {
 
 // actions are the step actions and what each requires.
 var actions = map[string]func(Step) error{
-	"wait": func(s Step) error { return need(s.For > 0, "for: a positive duration") },
+	"wait": func(s Step) error {
+		if s.Until != nil {
+			return s.Until.validate()
+		}
+		return need(s.For > 0, "for: a positive duration, or until: a condition")
+	},
 	"switch-traffic": func(s Step) error {
 		return need(s.DC != "", "dc: the DC that takes all traffic")
 	},
@@ -217,9 +265,33 @@ var actions = map[string]func(Step) error{
 	"restart-site": func(s Step) error {
 		return need(s.Site != "", "site")
 	},
-	"partition": func(s Step) error { return need(s.Site != "" && len(s.From) > 0, "site and from") },
-	"heal":      func(s Step) error { return need(s.Site != "", "site") },
-	"assert":    func(s Step) error { return need(s.Assert != nil, "assert: the bounds") },
+	"partition":         func(s Step) error { return need(s.Site != "" && len(s.From) > 0, "site and from") },
+	"heal":              func(s Step) error { return need(s.Site != "", "site") },
+	"kill-component":    siteAndComponent,
+	"restart-component": siteAndComponent,
+	"pause-component":   siteAndComponent,
+	"resume-component":  siteAndComponent,
+	"wan-latency": func(s Step) error {
+		return need(s.Site != "" && s.To != "" && s.Site != s.To && s.Delay >= 0, "site and to (two different sites), and delay")
+	},
+	"assert": func(s Step) error { return need(s.Assert != nil, "assert: the bounds") },
+}
+
+func siteAndComponent(s Step) error {
+	return need(s.Site != "" && s.Component != "", "site (or leader) and component")
+}
+
+func (c *Condition) validate() error {
+	if (c.DCDown != nil || c.DCState != "") != (c.DC != "") {
+		return errors.New("until: dc goes with dc_down or dc_state")
+	}
+	if c.ReplicationLagBelow == nil && c.TopicWritable == "" && c.DC == "" && c.Transition == "" && c.LeaderNotIn == "" {
+		return errors.New("until: needs replication_lag_below, topic_writable, dc (with dc_down or dc_state), transition or leader_not_in")
+	}
+	if c.Transition != "" && c.Transition != "in-progress" && c.Transition != "none" {
+		return fmt.Errorf("until: transition %q: use in-progress or none", c.Transition)
+	}
+	return nil
 }
 
 func targetAndTo(s Step) error {
@@ -277,6 +349,9 @@ func (s Scenario) Validate() error {
 		if !ok {
 			bad("steps[%d]: unknown action %q", i, st.Action)
 			continue
+		}
+		if st.Background && st.Action != "switchover" && st.Action != "failover" && st.Action != "failback" {
+			bad("steps[%d] (%s): only switchover, failover and failback run in the background", i, st.Action)
 		}
 		if err := check(st); err != nil {
 			bad("steps[%d] (%s): %v", i, st.Action, err)

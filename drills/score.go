@@ -21,10 +21,11 @@ func (r *drillRun) score() *Report {
 	r.rec.mu.Lock()
 	figs, rto := Check(r.rec.sends, r.rec.deliveries, r.windows)
 	rep.Series = series(rep.Started, rep.Ended, r.rec.sends, r.rec.deliveries)
+	rep.Phases = Phases(r.rec.sends, r.windows, rep.Started, r.loadEnded)
 	r.rec.mu.Unlock()
 	rep.Figures = figs
 	for _, x := range rto {
-		rep.RTO = append(rep.RTO, RTOJSON{Fault: x.Fault, Class: x.Class, SendSeconds: x.Send.Seconds(), ReceiveSeconds: x.Receive.Seconds()})
+		rep.RTO = append(rep.RTO, RTOJSON{Fault: x.Fault, Class: x.Class, SendSeconds: x.Send.Seconds(), ReceiveSeconds: x.Receive.Seconds(), CatchUpSeconds: x.CatchUp.Seconds()})
 	}
 	rep.Pass = len(rep.Errors) == 0
 	for _, st := range r.s.Steps {
@@ -64,7 +65,7 @@ func evaluate(a Assertion, figs []Figures, rto []RTO) []AssertionResult {
 	}
 	if a.MaxSendRTO != nil {
 		for _, x := range rto {
-			if a.Class != "" && x.Class != a.Class {
+			if (a.Class != "" && x.Class != a.Class) || x.Fault == OutsideFaults {
 				continue
 			}
 			out = append(out, AssertionResult{What: fmt.Sprintf("%s send RTO of %s", x.Class, x.Fault), Want: "<= " + time.Duration(*a.MaxSendRTO).String(),

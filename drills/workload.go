@@ -31,6 +31,19 @@ func (r *recorder) send(s Send) {
 	r.mu.Unlock()
 }
 
+// ackedSince reports whether a send to topic was acked at or after t.
+func (r *recorder) ackedSince(topic string, t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.sends) - 1; i >= 0; i-- {
+		s := r.sends[i]
+		if s.Topic == topic && s.Acked && !s.At.Before(t) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *recorder) deliver(d Delivery) {
 	r.mu.Lock()
 	r.deliveries = append(r.deliveries, d)
@@ -95,7 +108,13 @@ func classOf(t TopicLoad) Class {
 }
 
 // clients opens one SDK client per DC's proxy.
-func openClients(ctx context.Context, proxies map[string]string, app string) (map[string]*client.Client, error) {
+func closeClients(cs map[string]*client.Client) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+func openClients(ctx context.Context, proxies map[string]string, app string, attempt time.Duration) (map[string]*client.Client, error) {
 	out := map[string]*client.Client{}
 	for dc, addr := range proxies {
 		cfg := client.DefaultConfig()
@@ -103,13 +122,11 @@ func openClients(ctx context.Context, proxies map[string]string, app string) (ma
 		cfg.IDC.Default = dc
 		// A probe of the system's recovery: retry often, so the measured
 		// RTO is the system's, not a client's growing backoff.
-		cfg.RequestTimeout = time.Second
+		cfg.RequestTimeout = attempt
 		cfg.Retry.MaxAttempts, cfg.Retry.InitialBackoff, cfg.Retry.MaxBackoff = 20, 50*time.Millisecond, 250*time.Millisecond
 		c, err := client.New(ctx, cfg)
 		if err != nil {
-			for _, o := range out {
-				o.Close()
-			}
+			closeClients(out)
 			return nil, fmt.Errorf("client of %s's proxy %s: %w", dc, addr, err)
 		}
 		out[dc] = c
@@ -139,11 +156,12 @@ func produce(ctx context.Context, c *client.Client, p Producer, t TopicLoad, id 
 		seqs[k]++
 		m := &client.Message{Topic: t.Name, ShardingKey: key, Body: body,
 			Properties: map[string]string{propKey: key, propSeq: strconv.Itoa(seq)}}
+		sent := time.Now()
 		r, err := pr.Send(ctx, m)
 		if ctx.Err() != nil && err != nil {
 			return // stopped mid-send: neither acked nor failed
 		}
-		rec.send(Send{ID: m.ID, Class: classOf(t), Topic: t.Name, Key: key, Seq: seq, Acked: err == nil, At: time.Now(), DC: r.DC})
+		rec.send(Send{ID: m.ID, Class: classOf(t), Topic: t.Name, Key: key, Seq: seq, Acked: err == nil, Sent: sent, At: time.Now(), DC: r.DC})
 	}
 }
 

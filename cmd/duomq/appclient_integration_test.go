@@ -67,7 +67,10 @@ func writeClusterFile(t *testing.T, cl *testcluster.Cluster) string {
 	return path
 }
 
-func TestAppCommands(t *testing.T) {
+// cliTopology starts a topology and writes its cluster file (path c),
+// with the environment cleared so the commands read only their flags.
+func cliTopology(t *testing.T) (*testcluster.Cluster, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a whole topology")
 	}
@@ -75,6 +78,11 @@ func TestAppCommands(t *testing.T) {
 	c := writeClusterFile(t, cl)
 	t.Setenv("DUOMQ_CLUSTER", "")
 	t.Setenv("DUOMQ_IDC", "")
+	return cl, c
+}
+
+func TestAppCommands(t *testing.T) {
+	cl, c := cliTopology(t)
 	cl.CreateTopic(t, meta.Topic{Name: "cli-u", Queues: 4})
 	cl.CreateTopic(t, meta.Topic{Name: "cli-o", Queues: 4, Ordered: true, Primary: testcluster.DCA, Replication: meta.ReplicationAsync})
 	cl.CreateGroup(t, meta.Group{Name: "cli-g", Subscriptions: []meta.Subscription{{Topic: "cli-u"}}})

@@ -12,8 +12,8 @@ import (
 )
 
 func newDCCommand(g *globalFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "dc", Short: "Data centers: list, describe, register, set state"}
-	cmd.AddCommand(dcList(g), dcDescribe(g), dcPut(g), dcSetState(g))
+	cmd := &cobra.Command{Use: "dc", Short: "Data centers: list, describe, register, set state, brokers"}
+	cmd.AddCommand(dcList(g), dcDescribe(g), dcPut(g), dcSetState(g), dcBrokers(g), dcForgetBroker(g))
 	return cmd
 }
 
@@ -105,4 +105,67 @@ func dcSetState(g *globalFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&by, "by", "duomq-cli", "who makes the change (audit)")
 	return cmd
+}
+
+// dcBrokers lists a DC's placement: the registered brokers, live or not,
+// and the replicated queues each holds.
+func dcBrokers(g *globalFlags) *cobra.Command {
+	var queues int
+	cmd := &cobra.Command{
+		Use:   "brokers NAME",
+		Short: "List a data center's registered brokers (the placement of replicated queues), live or down",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				all, _, err := s.ListPlacement(ctx)
+				if err != nil {
+					return err
+				}
+				slots := all[args[0]]
+				type row struct {
+					Name    string `json:"name"`
+					Live    bool   `json:"live"`
+					Address string `json:"address,omitempty"`
+					Queues  []int  `json:"queues"`
+				}
+				out := make([]row, len(slots))
+				rows := make([][]string, len(slots))
+				for i, sl := range slots {
+					out[i] = row{Name: sl.Name, Live: sl.Live, Address: sl.Alive.Address, Queues: []int{}}
+					for q := i; q < queues; q += len(slots) {
+						out[i].Queues = append(out[i].Queues, q)
+					}
+					state := "down"
+					if sl.Live {
+						state = "live"
+					}
+					qs := make([]string, len(out[i].Queues))
+					for j, q := range out[i].Queues {
+						qs[j] = fmt.Sprint(q)
+					}
+					rows[i] = []string{sl.Name, state, dash(sl.Alive.Address), dash(strings.Join(qs, ","))}
+				}
+				return g.print(cmd.OutOrStdout(), out, []string{"BROKER", "STATE", "ADDRESS", "QUEUES"}, rows)
+			})
+		},
+	}
+	cmd.Flags().IntVar(&queues, "queues", 8, "queue count of the topic whose placement to show")
+	return cmd
+}
+
+func dcForgetBroker(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "forget-broker DC BROKER",
+		Short: "Remove a stopped broker from its data center's placement (its queues move to the remaining brokers, which lack their data)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				if _, err := s.ForgetBroker(ctx, args[0], args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "broker %s forgotten in %s\n", args[1], args[0])
+				return nil
+			})
+		},
+	}
 }

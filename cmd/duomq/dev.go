@@ -14,6 +14,7 @@ import (
 
 func newDevCommand() *cobra.Command {
 	var o devcluster.SupervisorOptions
+	logCfg := devLogConfig()
 	cmd := &cobra.Command{
 		Use:   "dev [--dir DIR]",
 		Short: "Run the whole local topology: idc-a, idc-b and a witness, each site its own process",
@@ -29,7 +30,13 @@ again with the same DIR finds the same cluster.`,
 			if err != nil {
 				return err
 			}
-			logger, _ := logging.New(logging.DefaultConfig(), os.Stderr)
+			logger, err := logging.New(logCfg, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if err := exportLogConfig(logCfg); err != nil { // to every site process
+				return err
+			}
 			o.Binary, o.Out, o.Logger = exe, cmd.OutOrStdout(), logger
 			s, err := devcluster.NewSupervisor(o)
 			if err != nil {
@@ -43,18 +50,21 @@ again with the same DIR finds the same cluster.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Dir, "dir", "data/dev", "directory of the topology (created; reused when it exists)")
+	f.StringVar(&logCfg.Format, "log-format", logCfg.Format, "text or json, for the supervisor and every site's log (DIR/<site>/site.log)")
+	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error, likewise")
 	f.IntVar(&o.BrokersPerDC, "brokers-per-dc", 2, "brokers in each DC (first run of a directory only)")
 	f.StringVar(&o.FlushMode, "flush-mode", "sync", "brokers' flush mode, sync or async (first run of a directory only)")
+	f.BoolVar(&o.WAN, "wan", false, "relay traffic between sites' brokers through the supervisor, so latency can be added (POST DEV_API/wan?a=SITE&b=SITE&delay=2ms); not with --netns")
 	f.BoolVar(&o.Netns, "netns", false, "run each site in its own network namespace, so links between sites can be cut (root; first run of a directory only)")
 	return cmd
 }
 
 func newSiteCommand() *cobra.Command {
-	var specFile string
-	var logCfg = logging.DefaultConfig()
+	var specFile, component string
+	logCfg := devLogConfig()
 	cmd := &cobra.Command{
-		Use:    "site --spec FILE",
-		Short:  "Run one site of the local topology (started by duomq dev)",
+		Use:    "site --spec FILE [--component controller|replicator]",
+		Short:  "Run one site of the local topology, or one of its components (started by duomq dev)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -68,11 +78,15 @@ func newSiteCommand() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if component != "" {
+				return devcluster.RunComponent(ctx, spec, component, logger)
+			}
 			return devcluster.RunSite(ctx, spec, logger)
 		},
 	}
 	cmd.Flags().StringVar(&specFile, "spec", "", "site spec written by duomq dev")
-	cmd.Flags().StringVar(&logCfg.Format, "log-format", "text", "text or json")
+	cmd.Flags().StringVar(&component, "component", "", "run only this separate component of the site (controller or replicator)")
+	cmd.Flags().StringVar(&logCfg.Format, "log-format", logCfg.Format, "text or json")
 	cmd.MarkFlagRequired("spec")
 	return cmd
 }

@@ -71,7 +71,7 @@ func newDrillShowCommand(g *globalFlags) *cobra.Command {
 }
 
 func newDrillRunCommand() *cobra.Command {
-	var clusterPath, reportPath, htmlPath, dir string
+	var clusterPath, reportPath, htmlPath, dir, records string
 	cmd := &cobra.Command{
 		Use:   "run FILE [--cluster cluster.json] [--report out.json] [--html out.html]",
 		Short: "Run a drill scenario and print its report; exit non-zero when an assertion fails",
@@ -87,7 +87,7 @@ reordered messages, RTO per fault). Faults are undone when the drill ends.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			rep, err := drills.Run(ctx, s, drills.Options{ClusterFile: clusterPath, Dir: dir, Out: cmd.ErrOrStderr(), Logger: slog.New(slog.DiscardHandler)})
+			rep, err := drills.Run(ctx, s, drills.Options{ClusterFile: clusterPath, Dir: dir, RecordsDir: records, Out: cmd.ErrOrStderr(), Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				return err
 			}
@@ -115,5 +115,6 @@ reordered messages, RTO per fault). Faults are undone when the drill ends.`,
 	f.StringVar(&reportPath, "report", "", "write the JSON report here")
 	f.StringVar(&htmlPath, "html", "", "write a self-contained HTML report (charts per DC, faults shaded) here")
 	f.StringVar(&dir, "dir", "", "directory of the local topology (default: a temporary one, removed afterwards)")
+	f.StringVar(&records, "records", "", "write the workload's raw records here (sends.jsonl, deliveries.jsonl)")
 	return cmd
 }

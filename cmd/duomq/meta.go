@@ -35,6 +35,7 @@ of all three members) and optional client/peer TLS. See docs/configuration.md.`,
 			if err != nil {
 				return err
 			}
+			logger = logging.Component(logger, "meta", pc.Member.Name) // a member is named after its site
 			pc.Member.Logger = logger
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -17,12 +17,12 @@ func newRootCommand() *cobra.Command {
 	for _, c := range admin {
 		g.register(c)
 	}
-	apps := []*cobra.Command{newProduceCommand(g), newConsumeCommand(g), newClientsCommand(g), newDLQCommand(g)}
+	apps := []*cobra.Command{newProduceCommand(g), newConsumeCommand(g), newClientsCommand(g), newDLQCommand(g), newTraceCommand(g)}
 	for _, c := range apps {
 		g.register(c)
 	}
 	root.AddCommand(admin...)
 	root.AddCommand(apps...)
-	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newReplicatorCommand(), newControllerCommand(), newDrillCommand(g), newBenchCommand(), newConfigCommand())
+	root.AddCommand(newDevCommand(), newSiteCommand(), newMetaCommand(), newBrokerCommand(), newNameserverCommand(), newProxyCommand(), newReplicatorCommand(), newControllerCommand(), newDrillCommand(g), newBenchCommand(), newConfigCommand(), newHealthCommand())
 	return root
 }

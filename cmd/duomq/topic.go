@@ -22,6 +22,7 @@ type topicFlags struct {
 	ordered     bool
 	primary     string
 	replication string
+	syncPolicy  string
 	retention   time.Duration
 	maxBytes    int64
 }
@@ -30,6 +31,7 @@ func (f *topicFlags) register(cmd *cobra.Command, create bool) {
 	fl := cmd.Flags()
 	fl.IntVar(&f.queues, "queues", 0, "queue count (per DC for unordered topics); may only grow")
 	fl.StringVar(&f.replication, "replication", "", "none, async or sync (default: sync for ordered topics, none otherwise)")
+	fl.StringVar(&f.syncPolicy, "sync-policy", "", "replication sync only: while a follower DC is out of the in-sync set, sends fail (fail, the default) or are acked by the primary DC alone (degrade)")
 	fl.DurationVar(&f.retention, "retention", 0, "how long messages are kept (default 72h)")
 	fl.Int64Var(&f.maxBytes, "max-message-bytes", 0, "largest message body accepted (default 4 MiB)")
 	if create {
@@ -42,12 +44,13 @@ func (f *topicFlags) register(cmd *cobra.Command, create bool) {
 func topicCreate(g *globalFlags) *cobra.Command {
 	var f topicFlags
 	cmd := &cobra.Command{
-		Use:   "create NAME --queues N [--ordered --primary DC] [--replication none|async|sync]",
+		Use:   "create NAME --queues N [--ordered --primary DC] [--replication none|async|sync] [--sync-policy fail|degrade]",
 		Short: "Create a topic",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t := meta.Topic{Name: args[0], Queues: f.queues, Ordered: f.ordered, Primary: f.primary,
-				Replication: meta.Replication(f.replication), RetentionAge: f.retention, MaxMessageBytes: f.maxBytes}
+				Replication: meta.Replication(f.replication), SyncPolicy: meta.SyncPolicy(f.syncPolicy),
+				RetentionAge: f.retention, MaxMessageBytes: f.maxBytes}
 			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
 				if _, err := s.CreateTopic(ctx, t); err != nil {
 					return err
@@ -63,7 +66,7 @@ func topicCreate(g *globalFlags) *cobra.Command {
 func topicUpdate(g *globalFlags) *cobra.Command {
 	var f topicFlags
 	cmd := &cobra.Command{
-		Use:   "update NAME [--queues N] [--replication R] [--retention D] [--max-message-bytes B]",
+		Use:   "update NAME [--queues N] [--replication R] [--sync-policy P] [--retention D] [--max-message-bytes B]",
 		Short: "Change a topic (its primary moves only by switchover)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -78,6 +81,12 @@ func topicUpdate(g *globalFlags) *cobra.Command {
 				}
 				if fl.Changed("replication") {
 					t.Replication = meta.Replication(f.replication)
+					if t.Replication != meta.ReplicationSync {
+						t.SyncPolicy = "" // a policy of sync replication only
+					}
+				}
+				if fl.Changed("sync-policy") {
+					t.SyncPolicy = meta.SyncPolicy(f.syncPolicy)
 				}
 				if fl.Changed("retention") {
 					t.RetentionAge = f.retention
@@ -134,11 +143,11 @@ func topicList(g *globalFlags) *cobra.Command {
 	}
 }
 
-var topicHeader = []string{"NAME", "ORDERED", "QUEUES", "PRIMARY", "REPLICATION", "RETENTION", "MAX-MESSAGE-BYTES"}
+var topicHeader = []string{"NAME", "ORDERED", "QUEUES", "PRIMARY", "REPLICATION", "SYNC-POLICY", "RETENTION", "MAX-MESSAGE-BYTES"}
 
 func topicRow(t meta.Topic) []string {
 	return []string{t.Name, strconv.FormatBool(t.Ordered), strconv.Itoa(t.Queues), dash(t.Primary), string(t.Replication),
-		t.RetentionAge.String(), strconv.FormatInt(t.MaxMessageBytes, 10)}
+		dash(string(t.SyncPolicy)), t.RetentionAge.String(), strconv.FormatInt(t.MaxMessageBytes, 10)}
 }
 
 func dash(s string) string {

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -162,7 +162,7 @@ func seconds(s float64) string {
 // trafficLine describes weights and blocked DCs in one line.
 func trafficLine(weights map[string]int, blocked []string) string {
 	var parts []string
-	for _, dc := range sortedKeys(weights) {
+	for _, dc := range slices.Sorted(maps.Keys(weights)) {
 		parts = append(parts, fmt.Sprintf("%s=%d", dc, weights[dc]))
 	}
 	s := "weights " + strings.Join(parts, ",")
@@ -173,15 +173,6 @@ func trafficLine(weights map[string]int, blocked []string) string {
 		s += "; blocked: " + strings.Join(blocked, ",")
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func newTrafficCommand(g *globalFlags) *cobra.Command {
@@ -214,7 +205,7 @@ func newTrafficCommand(g *globalFlags) *cobra.Command {
 			if err := g.print(cmd.OutOrStdout(), tv, []string{"DC", "STATE", "WEIGHT", "BLOCKED"}, rows); err != nil || g.output == "json" {
 				return err
 			}
-			for _, topic := range sortedKeys(tv.Traffic.TopicOverrides) {
+			for _, topic := range slices.Sorted(maps.Keys(tv.Traffic.TopicOverrides)) {
 				fmt.Fprintf(cmd.OutOrStdout(), "override %s: %s\n", topic, trafficLine(tv.Traffic.TopicOverrides[topic], nil))
 			}
 			return nil
@@ -393,16 +384,17 @@ func printStatus(out io.Writer, st controller.Status) error {
 		}
 	}
 	fmt.Fprintf(w, "LEADER\t%s\tanswered by %s\n\n", leader, st.Controller)
-	fmt.Fprintln(w, "DC\tSTATE\tDOWN\tALIVE\tBROKERS")
+	fmt.Fprintln(w, "DC\tSTATE\tDOWN\tALIVE\tPROXIES\tUNHEALTHY\tBROKERS")
 	for _, d := range st.DCs {
 		var bs []string
 		for _, a := range d.Alive {
 			bs = append(bs, a.Name+"@"+a.Address)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", d.Name, d.State, yesNo(d.Down), len(d.Alive), dash(strings.Join(bs, ",")))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.Name, d.State, yesNo(d.Down), len(d.Alive), d.Proxies,
+			dash(strings.Join(d.Unhealthy, "; ")), dash(strings.Join(bs, ",")))
 	}
 	fmt.Fprintf(w, "\nTRAFFIC\t%s\n", trafficLine(st.Traffic.Weights, st.Traffic.BlockedDCs))
-	fmt.Fprintln(w, "\nTOPIC\tPRIMARY\tHOME\tEPOCH\tBLOCKED\tREPLICATION\tMAX-LAG")
+	fmt.Fprintln(w, "\nTOPIC\tPRIMARY\tHOME\tEPOCH\tBLOCKED\tREPLICATION\tOUT-OF-SYNC\tMAX-LAG")
 	for _, o := range st.Ordered {
 		maxLag := "-"
 		for _, l := range o.Lag {
@@ -410,7 +402,8 @@ func printStatus(out io.Writer, st controller.Status) error {
 				maxLag = fmt.Sprintf("%d (%s q%d)", l.Messages, l.DC, l.Queue)
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", o.Topic, o.Primary, o.Home, o.Epoch, yesNo(o.Blocked), o.Replication, maxLag)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", o.Topic, o.Primary, o.Home, o.Epoch, yesNo(o.Blocked), o.Replication,
+			dash(strings.Join(o.OutOfSync, ",")), maxLag)
 	}
 	if len(st.ConsumerLag) > 0 {
 		fmt.Fprintln(w, "\nGROUP\tTOPIC\tDC\tLAG")
