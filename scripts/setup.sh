@@ -11,6 +11,8 @@ command -v promtool >/dev/null || need+=(prometheus)
 # nftables rules (nft).
 command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
+# The controller's status page is tested end to end in headless Chromium.
+command -v chromium >/dev/null || need+=(chromium)
 [ ${#need[@]} = 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "setup: missing ${need[*]} and no apt-get here; install them by hand" >&2; exit 0
