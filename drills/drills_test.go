@@ -34,6 +34,10 @@ func TestParseRefusesBadScenarios(t *testing.T) {
 		{"latency to itself", "name: x\nsteps: [{action: wan-latency, site: idc-a, to: idc-a, delay: 2ms}]\n", "two different sites"},
 		{"bad transition", "name: x\nsteps: [{action: wait, until: {transition: soon}}]\n", "value must be one of"},
 		{"assert bound of the wrong type", "name: x\nsteps: [{action: assert, assert: {max_lost: many}}]\n", "/steps/0/assert/max_lost"},
+		{"assert on nothing", "name: x\nsteps: [{action: assert, assert: {}}]\n", "assert: no bound"},
+		{"metric without bound", "name: x\nsteps: [{action: assert, assert: {metric: duomq_broker_sync_followers}}]\n", "needs metric and min or max"},
+		{"metric and figures", "name: x\nsteps: [{action: assert, assert: {metric: up, min: 1, max_lost: 0}}]\n", "not both in one step"},
+		{"bad metric name", "name: x\nsteps: [{action: assert, assert: {metric: 'a-b', min: 1}}]\n", "/steps/0/assert/metric"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,6 +65,9 @@ type drillRun struct {
 	loadEnded time.Time
 	step      atomic.Value // string: the step running now (progress)
 	windows   []Window
+	// metricAsserts are the metric assertions checked so far, in step
+	// order (guarded by mu).
+	metricAsserts []AssertionResult
 }
 
 // openFault is a fault in place: its window and how to undo it.
@@ -436,7 +439,10 @@ func (r *drillRun) runStep(ctx context.Context, st Step) (string, error) {
 	case "wait":
 		return r.wait(ctx, st)
 	case "assert":
-		return "checked when the drill ends", nil
+		if st.Assert.Metric == "" {
+			return "checked when the drill ends", nil
+		}
+		return r.assertMetric(ctx, *st.Assert)
 	case "switch-traffic":
 		return r.controller(ctx, "/v1/traffic/switch", map[string]any{"dc": st.DC, "actor": "drill"})
 	case "set-weights":
@@ -667,4 +673,17 @@ func (r *drillRun) controller(ctx context.Context, path string, body any) (strin
 		parts = append(parts, fmt.Sprintf("%s %s, pause %dms", t.Topic, t.Outcome.Outcome, int(t.PauseSeconds*1000)))
 	}
 	return strings.Join(parts, "; "), nil
+}
+
+// assertMetric checks a metric assertion now and keeps its result for the
+// report; a metric that cannot be read is the step's error.
+func (r *drillRun) assertMetric(ctx context.Context, a Assertion) (string, error) {
+	res, err := r.checkMetric(ctx, a)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	r.metricAsserts = append(r.metricAsserts, res)
+	r.mu.Unlock()
+	return fmt.Sprintf("%s = %s (want %s): %s", res.What, res.Got, res.Want, verdict(res.Pass)), nil
 }

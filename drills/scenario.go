@@ -148,8 +148,10 @@ type Condition struct {
 	Topic string `json:"topic,omitempty"`
 }
 
-// Assertion bounds the checker's figures of one class (all classes when
-// empty). Nil bounds are not checked.
+// Assertion bounds either the checker's figures of one class (all
+// classes when empty), checked when the drill ends, or, with Metric, a
+// metric of the system, checked when the step runs. Nil bounds are not
+// checked.
 type Assertion struct {
 	Class         Class     `json:"class,omitempty"`
 	MaxLost       *int      `json:"max_lost,omitempty"`
@@ -157,6 +159,31 @@ type Assertion struct {
 	MaxReordered  *int      `json:"max_reordered,omitempty"`
 	MaxSendRTO    *Duration `json:"max_send_rto,omitempty"`
 	MinAcked      *int      `json:"min_acked,omitempty"`
+
+	// Metric names a counter or gauge: the step sums its samples whose
+	// labels include Labels over every /metrics endpoint of Site (every
+	// site when empty) and checks the sum against Min and Max. A metric
+	// that no endpoint serves fails the assertion.
+	Metric string            `json:"metric,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Site   string            `json:"site,omitempty"`
+	Min    *float64          `json:"min,omitempty"`
+	Max    *float64          `json:"max,omitempty"`
+}
+
+// validate checks that the assertion is one kind or the other.
+func (a *Assertion) validate() error {
+	figures := a.Class != "" || a.MaxLost != nil || a.MaxDuplicates != nil || a.MaxReordered != nil || a.MaxSendRTO != nil || a.MinAcked != nil
+	metric := a.Metric != "" || len(a.Labels) > 0 || a.Site != "" || a.Min != nil || a.Max != nil
+	switch {
+	case figures && metric:
+		return errors.New("assert: bounds on the checker's figures or on a metric, not both in one step")
+	case metric && (a.Metric == "" || (a.Min == nil && a.Max == nil)):
+		return errors.New("assert: a metric assertion needs metric and min or max")
+	case !figures && !metric:
+		return errors.New("assert: no bound")
+	}
+	return nil
 }
 
 // Duration is a time.Duration written as "3s" in scenarios and reports.
@@ -274,7 +301,12 @@ var actions = map[string]func(Step) error{
 	"wan-latency": func(s Step) error {
 		return need(s.Site != "" && s.To != "" && s.Site != s.To && s.Delay >= 0, "site and to (two different sites), and delay")
 	},
-	"assert": func(s Step) error { return need(s.Assert != nil, "assert: the bounds") },
+	"assert": func(s Step) error {
+		if s.Assert == nil {
+			return need(false, "assert: the bounds")
+		}
+		return s.Assert.validate()
+	},
 }
 
 func siteAndComponent(s Step) error {

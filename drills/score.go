@@ -29,7 +29,7 @@ func (r *drillRun) score() *Report {
 	}
 	rep.Pass = len(rep.Errors) == 0
 	for _, st := range r.s.Steps {
-		if st.Action != "assert" {
+		if st.Action != "assert" || st.Assert.Metric != "" {
 			continue
 		}
 		for _, a := range evaluate(*st.Assert, figs, rto) {
@@ -37,6 +37,12 @@ func (r *drillRun) score() *Report {
 			rep.Pass = rep.Pass && a.Pass
 		}
 	}
+	r.mu.Lock()
+	for _, a := range r.metricAsserts {
+		rep.Assertions = append(rep.Assertions, a)
+		rep.Pass = rep.Pass && a.Pass
+	}
+	r.mu.Unlock()
 	return rep
 }
 
