@@ -31,6 +31,7 @@ type Controller struct {
 	hooks   Hooks
 	m       *metrics
 	health  *health
+	etcd    *etcdMonitor
 
 	started   atomic.Bool
 	readyCh   chan struct{}
@@ -66,6 +67,7 @@ func New(cfg Config, d Deps) (*Controller, error) {
 	return &Controller{
 		cfg: cfg, store: d.Store, cli: d.Store.Client(), brokers: d.Brokers, log: log, clock: d.Clock, hooks: d.Hooks, m: m,
 		health:  newHealth(d.Store, d.Clock, log, m, cfg),
+		etcd:    &etcdMonitor{cli: d.Store.Client(), clock: d.Clock, interval: cfg.EtcdProbeInterval, m: newEtcdMetrics(d.Registerer)},
 		readyCh: make(chan struct{}), closing: make(chan struct{}), done: make(chan struct{}),
 	}, nil
 }
@@ -133,6 +135,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		})
 	})
 	g.Go(func() error { c.watchDCStates(gctx, cache); return nil })
+	g.Go(func() error { c.etcd.run(gctx); return nil })
 	g.Go(func() error {
 		select {
 		case <-c.health.readyCh:
