@@ -4,6 +4,9 @@ PKGS      ?= ./...
 TIMEOUT   ?= 20m
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
+# ARTIFACTS keeps what tests leave for people to look at (the status
+# page's screenshots); CI keeps the folder.
+ARTIFACTS ?= $(CURDIR)/test-artifacts
 
 .PHONY: test not-run test-race unit lint fmt-check vet generate check-generated fuzz bench build dev setup
 
@@ -21,7 +24,7 @@ unit:
 	$(GO) test -short $(PKGS)
 
 test-race: not-run
-	$(GO) test -race -timeout $(TIMEOUT) $(PKGS)
+	DUOMQ_TEST_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -timeout $(TIMEOUT) $(PKGS)
 
 ## not-run: says which tests this machine cannot run (they skip, or fail under CI=true)
 not-run:
