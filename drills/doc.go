@@ -11,14 +11,22 @@
 // group (duplicates), per-key order violations per group (reordered), and
 // per fault the longest time without an ack and without a delivery.
 //
-// Run executes a Scenario (YAML, docs/drills.md): it starts the local
-// topology or uses a cluster.json, creates the workload's topics and
-// groups, runs producers and consumers through the DCs' proxies, runs the
-// steps in order (controller API for traffic moves, the dev API for site
-// restarts and partitions, SIGKILL for site kills), undoes every fault it
-// injected, drains the consumers and scores the records.
+// Run executes a Scenario (YAML, checked against scenario.schema.json;
+// docs/drills.md): it starts the local topology or uses a cluster.json,
+// creates the workload's topics and groups, runs producers and consumers
+// through the DCs' proxies, runs the steps in order (controller API for
+// traffic moves and transitions; a Faults driver for kills, pauses,
+// partitions and WAN latency: the dev API of `duomq dev`, or Docker for a
+// Compose topology), undoes every fault it injected (also on failure or
+// interrupt), drains the consumers and scores the records.
 //
-// Not built yet: drill history in the metadata, the HTML report, the
-// JSON Schema of the format, WAN latency and component faults, and the
-// shipped scenarios beyond the first.
+// Assertions bound the checker's figures (checked when the drill ends) or
+// a metric summed over a site's /metrics endpoints (checked when the step
+// runs). The Report is JSON, a terminal summary and a self-contained HTML
+// page; History keeps reports in the metadata (drills/<id>).
+//
+// Invariant: a drill never leaves a fault behind. Every injected fault is
+// recorded with its undo before the step returns, and Run undoes what is
+// still open on every way out; a fault that cannot be undone is an error
+// of the drill (non-zero exit), never a silent leftover.
 package drills
