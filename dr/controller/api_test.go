@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -47,6 +48,10 @@ func newAPIEnv(t *testing.T, e *env, hooks controller.Hooks) *apiEnv {
 	// idc-d has no broker: automatic failover would mark it down.
 	cfg := testConfig("c1")
 	cfg.AutoFailover = false
+	// The only candidate: a 1 s election lease (testConfig's, for quick
+	// re-elections) can lapse on a loaded machine and turn a refusal
+	// under test into 503 NOT_LEADER; nothing here needs a quick one.
+	cfg.ElectionTTL = 3 * time.Second
 	c := e.start(cfg, hooks)
 	e.leader(c)
 	return &apiEnv{env: e, c: c, srv: serveAPI(t, c.Controller)}
