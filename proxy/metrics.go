@@ -12,6 +12,8 @@ type metrics struct {
 	brokerDuration  *prometheus.HistogramVec // dc, call
 	sent            *prometheus.CounterVec   // topic, dc
 	received        *prometheus.CounterVec   // topic, dc
+	sendDuration    *prometheus.HistogramVec // topic, dc
+	deliveryDelay   *prometheus.HistogramVec // topic, dc
 	fallbacks       *prometheus.CounterVec   // topic, dc
 	throttled       *prometheus.CounterVec   // kind
 	breakerState    *prometheus.GaugeVec     // dc, broker
@@ -24,6 +26,10 @@ type metrics struct {
 
 // latencyBuckets run from 50µs to about 6.5s.
 var latencyBuckets = prometheus.ExponentialBuckets(50e-6, 2, 18)
+
+// delayBuckets run from 1ms to about 70 minutes: a backlog left while a
+// DC was down is delivered hours late, and should still land in a bucket.
+var delayBuckets = prometheus.ExponentialBuckets(0.001, 4, 12)
 
 func newMetrics(reg prometheus.Registerer, clients func() float64) *metrics {
 	m := &metrics{
@@ -57,6 +63,12 @@ func newMetrics(reg prometheus.Registerer, clients func() float64) *metrics {
 		staleEpochs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duomq_proxy_stale_epoch_total", Help: "Ordered sends refused by a broker for a stale epoch (then retried once with a re-read epoch).",
 		}, []string{"topic"}),
+		sendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "duomq_proxy_send_duration_seconds", Help: "Latency of successful sends, from the call to the ack, by topic and the DC that stored the messages.", Buckets: latencyBuckets,
+		}, []string{"topic", "dc"}),
+		deliveryDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "duomq_proxy_delivery_delay_seconds", Help: "Time from a message's store (or its due time, when delayed) to its hand-over to a consumer, by topic and the DC that stored it.", Buckets: delayBuckets,
+		}, []string{"topic", "dc"}),
 		popOverflow: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duomq_proxy_receive_overflow_messages_total",
 			Help: "Messages returned beyond a receive's max_messages because several brokers answered its long poll at once.",
@@ -70,7 +82,7 @@ func newMetrics(reg prometheus.Registerer, clients func() float64) *metrics {
 		}, clients),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.requestDuration, m.brokerDuration, m.sent, m.received, m.fallbacks,
+		reg.MustRegister(m.requests, m.requestDuration, m.brokerDuration, m.sent, m.received, m.sendDuration, m.deliveryDelay, m.fallbacks,
 			m.throttled, m.breakerState, m.authRefusals, m.staleEpochs, m.popOverflow, m.handedBack, m.clients)
 	}
 	return m

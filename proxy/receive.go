@@ -73,8 +73,13 @@ func (p *Proxy) Receive(ctx context.Context, req *proxypb.ReceiveRequest) (*prox
 		p.handBack(req, msgs)
 		return nil, ctx.Err()
 	}
+	now := p.now()
 	for _, m := range msgs {
-		p.metrics.received.WithLabelValues(m.GetMessage().GetTopic(), m.GetMessage().GetDc()).Inc()
+		msg := m.GetMessage()
+		p.metrics.received.WithLabelValues(msg.GetTopic(), msg.GetDc()).Inc()
+		if from := max(msg.GetStoreTimeUnixNano(), msg.GetDeliverAtUnixNano()); from > 0 {
+			p.metrics.deliveryDelay.WithLabelValues(msg.GetTopic(), msg.GetDc()).Observe(max(0, now.Sub(time.Unix(0, from)).Seconds()))
+		}
 	}
 	return &proxypb.ReceiveResponse{Messages: msgs}, nil
 }

@@ -290,3 +290,26 @@ func TestClientsAndIDC(t *testing.T) {
 	_, err = px.ResolveIDC(ctx, &proxypb.ResolveIDCRequest{Addresses: []string{"not-an-ip"}})
 	wantStatus(t, err, codes.InvalidArgument, proxy.ReasonInvalidArgument, "not-an-ip")
 }
+
+// TestLatencyHistograms: a send is timed once per storing DC, and every
+// delivery's delay since the store is recorded, by topic and DC.
+func TestLatencyHistograms(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{})
+	c.CreateTopic(t, meta.Topic{Name: "jobs", Queues: 2})
+	c.CreateGroup(t, group("workers", "jobs"))
+	px := c.ProxyClient(t, dcA)
+	send(t, px, "jobs", bodies(3, "job")...)
+	if n := len(receiveAcked(t, px, "workers", "jobs", 3, 10*time.Second)); n != 3 {
+		t.Fatalf("received %d of 3", n)
+	}
+	url := c.ProxyMetrics(dcA)
+	if v := metric(t, url, `duomq_proxy_send_duration_seconds_count{dc="idc-a",topic="jobs"}`); v != 1 {
+		t.Fatalf("send duration count %v, want 1 (one call)", v)
+	}
+	if v := metric(t, url, `duomq_proxy_delivery_delay_seconds_count{dc="idc-a",topic="jobs"}`); v != 3 {
+		t.Fatalf("delivery delay count %v, want 3", v)
+	}
+	if v := metric(t, url, `duomq_proxy_delivery_delay_seconds_sum{dc="idc-a",topic="jobs"}`); v < 0 || v > 30 {
+		t.Fatalf("delivery delay sum %v s for 3 messages received within 10 s", v)
+	}
+}

@@ -27,6 +27,7 @@ const (
 // Send stores messages: unordered topics in this DC (or a fallback DC),
 // ordered topics in their primary DC under the current epoch.
 func (p *Proxy) Send(ctx context.Context, req *proxypb.SendRequest) (*proxypb.SendResponse, error) {
+	start := p.now()
 	topic, err := p.topic(req.GetTopic())
 	if err != nil {
 		return nil, err
@@ -52,10 +53,16 @@ func (p *Proxy) Send(ctx context.Context, req *proxypb.SendRequest) (*proxypb.Se
 	if err != nil {
 		return nil, err
 	}
+	took := p.now().Sub(start).Seconds()
+	observed := map[string]bool{} // once per storing DC of the call
 	for _, r := range results {
 		p.metrics.sent.WithLabelValues(topic.Name, r.Dc).Inc()
 		if r.Fallback {
 			p.metrics.fallbacks.WithLabelValues(topic.Name, r.Dc).Inc()
+		}
+		if !observed[r.Dc] {
+			observed[r.Dc] = true
+			p.metrics.sendDuration.WithLabelValues(topic.Name, r.Dc).Observe(took)
 		}
 	}
 	return &proxypb.SendResponse{Results: results}, nil
