@@ -24,3 +24,28 @@ func TestTakeDistinctBindableBelowEphemeral(t *testing.T) {
 		l.Close()
 	}
 }
+
+// A port handed out and released (its component not started yet) is not
+// handed out again, by this process or another, within ClaimTTL.
+func TestTakeSkipsClaimedPorts(t *testing.T) {
+	first, err := Take(50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := map[int]bool{}
+	for _, p := range first {
+		taken[p] = true
+	}
+	for range 20 {
+		again, err := Take(50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range again {
+			if taken[p] {
+				t.Fatalf("port %d handed out twice within the claim TTL", p)
+			}
+			taken[p] = true
+		}
+	}
+}
