@@ -133,9 +133,14 @@ func (s *Store) fail(op string, err error) error {
 }
 
 // isUnavailable reports errors that mean no quorum answered: deadlines,
-// no leader, lost connections, request timeouts inside etcd.
+// no leader, lost connections, request timeouts inside etcd, and a
+// proposal raft dropped (while the leadership is being transferred, as
+// the controllers do to keep it on the witness), which was not applied.
 func isUnavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unknown && strings.Contains(st.Message(), proposalDropped) {
 		return true
 	}
 	var ee rpctypes.EtcdError
@@ -147,6 +152,10 @@ func isUnavailable(err error) bool {
 	}
 	return false
 }
+
+// proposalDropped is raft's ErrProposalDropped, which etcd passes to
+// clients as an Unknown status with this text.
+const proposalDropped = "raft proposal dropped"
 
 // Compare helpers.
 
