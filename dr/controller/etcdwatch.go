@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -76,11 +77,14 @@ type memberStatus struct {
 	db     int64
 }
 
-// probe lists the members and asks each for its status at once.
+// probe asks every member for its status and records what it saw.
 func (e *etcdMonitor) probe(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, min(e.interval, memberProbeTimeout))
 	defer cancel()
-	ml, err := e.cli.MemberList(pctx)
+	st, err := probeMembers(pctx, e.cli)
+	if ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		// No member answered even the list: none is seen up, no leader.
 		for name := range e.members {
@@ -89,16 +93,30 @@ func (e *etcdMonitor) probe(ctx context.Context) {
 		e.m.hasLeader.Set(0)
 		return
 	}
+	e.record(st)
+}
+
+// probeMembers lists the members of the cluster and asks each started
+// one (named, with a client URL) for its status at once, within ctx.
+func probeMembers(ctx context.Context, cli *clientv3.Client) (map[string]memberStatus, error) {
+	ml, err := cli.MemberList(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st := map[string]memberStatus{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	var started []*etcdserverpb.Member
 	for _, m := range ml.Members {
 		if m.Name == "" || len(m.ClientURLs) == 0 {
 			continue // added, not started yet
 		}
-		st[m.Name] = memberStatus{}
+		st[m.Name] = memberStatus{} // before any probe writes st
+		started = append(started, m)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range started {
 		wg.Go(func() {
-			if s, err := e.cli.Status(pctx, m.ClientURLs[0]); err == nil {
+			if s, err := cli.Status(ctx, m.ClientURLs[0]); err == nil {
 				mu.Lock()
 				st[m.Name] = memberStatus{ok: true, leader: s.Leader, db: s.DbSize}
 				mu.Unlock()
@@ -106,10 +124,7 @@ func (e *etcdMonitor) probe(ctx context.Context) {
 		})
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return
-	}
-	e.record(st)
+	return st, nil
 }
 
 // record sets the gauges from one probe and counts a changed leader.

@@ -182,7 +182,7 @@ func (h *health) run(ctx context.Context, dcs func() []string) error {
 		}, func() { h.proxies = map[string]map[string]bool{} })
 	})
 	if h.rules.etcdMember {
-		wg.Go(func() { h.probeMembers(ctx, dcs) })
+		wg.Go(func() { h.pollMembers(ctx, dcs) })
 	}
 	select {
 	case <-brokersLoaded:
@@ -259,35 +259,26 @@ func (h *health) follow(ctx context.Context, rel string, loaded chan struct{}, s
 	}
 }
 
-// probeMembers asks every etcd member for its status each probe interval
+// pollMembers asks every etcd member for its status each probe interval
 // and notes the DCs none of whose members answered.
-func (h *health) probeMembers(ctx context.Context, dcs func() []string) {
+func (h *health) pollMembers(ctx context.Context, dcs func() []string) {
 	cli := h.store.Client()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, min(h.probe, memberProbeTimeout))
-		ml, err := cli.MemberList(pctx)
+		st, err := probeMembers(pctx, cli)
 		down := map[string]bool{}
 		if err == nil {
 			up := map[string]bool{}
-			var mu sync.Mutex
-			var wg sync.WaitGroup
-			for _, m := range ml.Members {
-				dc := memberDC(m.Name, dcs())
-				if dc == "" || len(m.ClientURLs) == 0 {
+			for name, s := range st {
+				dc := memberDC(name, dcs())
+				if dc == "" {
 					continue
 				}
-				if !up[dc] {
-					down[dc] = true
+				down[dc] = true
+				if s.ok {
+					up[dc] = true
 				}
-				wg.Go(func() {
-					if _, err := cli.Status(pctx, m.ClientURLs[0]); err == nil {
-						mu.Lock()
-						up[dc] = true
-						mu.Unlock()
-					}
-				})
 			}
-			wg.Wait()
 			for dc := range up {
 				delete(down, dc)
 			}
