@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,14 +55,14 @@ func (p *Proxy) Send(ctx context.Context, req *proxypb.SendRequest) (*proxypb.Se
 		return nil, err
 	}
 	took := p.now().Sub(start).Seconds()
-	observed := map[string]bool{} // once per storing DC of the call
+	observed := make([]string, 0, 2) // once per storing DC of the call
 	for _, r := range results {
 		p.metrics.sent.WithLabelValues(topic.Name, r.Dc).Inc()
 		if r.Fallback {
 			p.metrics.fallbacks.WithLabelValues(topic.Name, r.Dc).Inc()
 		}
-		if !observed[r.Dc] {
-			observed[r.Dc] = true
+		if !slices.Contains(observed, r.Dc) {
+			observed = append(observed, r.Dc)
 			p.metrics.sendDuration.WithLabelValues(topic.Name, r.Dc).Observe(took)
 		}
 	}
