@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"maps"
 	"slices"
@@ -29,7 +30,7 @@ import (
 type Cache struct {
 	s      *Store
 	log    *slog.Logger
-	ranges [5]watchRange
+	ranges [6]watchRange
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -50,8 +51,9 @@ type Cache struct {
 	trafficRev int64
 	alive      map[string]map[string]Alive  // dc -> broker -> liveness record
 	members    map[string]map[string]Member // dc -> broker -> registration
-	watchRev   [5]int64                     // revision each watch has delivered everything up to
-	rev        int64                        // min(watchRev): the cache reflects etcd up to here
+	sets       map[string]map[string]versionedSet
+	watchRev   [6]int64 // revision each watch has delivered everything up to
+	rev        int64    // min(watchRev): the cache reflects etcd up to here
 	revCh      chan struct{}
 	subs       map[int]chan struct{}
 	nextSub    int
@@ -62,6 +64,15 @@ type versionedOrdered struct {
 	Ordered
 	rev int64
 }
+
+// versionedSet is a replica set record and its revision.
+type versionedSet struct {
+	ReplicaSet
+	rev int64
+}
+
+// UnmarshalJSON decodes the record (its revision is set by the cache).
+func (v *versionedSet) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &v.ReplicaSet) }
 
 // watchRange is one watched key range [start, end).
 type watchRange struct{ start, end string }
@@ -87,17 +98,18 @@ func newCache(s *Store) *Cache {
 		done:  make(chan struct{}),
 	}
 	p := s.k.prefix
-	// Five ranges skip offsets/, controller/, consumers/, audit/ and
+	// Six ranges skip offsets/, controller/, consumers/, audit/ and
 	// drills/: offsets change every second and no reader of the cache
 	// needs them. The third range runs from ordered/ through topics/ to
-	// the traffic key; the last two hold the brokers' liveness records
-	// and their registrations.
-	c.ranges = [5]watchRange{
+	// the traffic key; the last three hold the brokers' liveness records,
+	// their registrations and the replica sets' leader records.
+	c.ranges = [6]watchRange{
 		{p + dirDCs, prefixEnd(p + dirDCs)},
 		{p + dirGroups, prefixEnd(p + dirGroups)},
 		{p + dirOrdered, p + keyTraffic + "\x00"},
 		{p + KeyAlive, prefixEnd(p + KeyAlive)},
 		{p + KeyMembers, prefixEnd(p + KeyMembers)},
+		{p + KeySets, prefixEnd(p + KeySets)},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
@@ -292,6 +304,16 @@ func (c *Cache) applyLocked(kv *mvccpb.KeyValue, deleted bool) {
 		applyPerDC(c, c.members, key, rest, kv.Value, deleted)
 		return
 	}
+	if rest, ok := strings.CutPrefix(key, c.s.k.abs(KeySets)); ok {
+		applyPerDC(c, c.sets, key, rest, kv.Value, deleted)
+		if dc, name, ok := strings.Cut(rest, "/"); ok && c.sets[dc] != nil {
+			if v, ok := c.sets[dc][name]; ok {
+				v.rev = kv.ModRevision
+				c.sets[dc][name] = v
+			}
+		}
+		return
+	}
 	dir, name, ok := c.s.k.parse(key)
 	if !ok {
 		return
@@ -344,7 +366,41 @@ func applyPerDC[T any](c *Cache, m map[string]map[string]T, key, rest string, va
 func (c *Cache) Placement(dc string) []Slot {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return placement(c.members[dc], c.alive[dc])
+	return placement(c.members[dc], c.alive[dc], c.setRecords(dc))
+}
+
+// setRecords returns dc's replica set records by set name; c.mu is held.
+func (c *Cache) setRecords(dc string) map[string]ReplicaSet {
+	out := make(map[string]ReplicaSet, len(c.sets[dc]))
+	for name, v := range c.sets[dc] {
+		out[name] = v.ReplicaSet
+	}
+	return out
+}
+
+// ReplicaSet returns the leader record of a replica set of dc and its
+// revision, false when there is none (a set of one broker, or one whose
+// members have not written it yet).
+func (c *Cache) ReplicaSet(dc, set string) (ReplicaSet, int64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.sets[dc][set]
+	return v.ReplicaSet.clone(), v.rev, ok
+}
+
+// Members returns the registrations of dc's brokers, sorted by name.
+func (c *Cache) Members(dc string) []Member {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return sortedValues(c.members[dc], func(m Member) Member { return m })
+}
+
+// Alive returns the liveness record of one broker, false when it is down.
+func (c *Cache) Alive(dc, broker string) (Alive, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	a, ok := c.alive[dc][broker]
+	return a, ok
 }
 
 // Brokers returns the live brokers of dc (their liveness records),
@@ -384,6 +440,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 		clientv3.OpGet(k.traffic()),
 		clientv3.OpGet(k.abs(KeyAlive), clientv3.WithPrefix()),
 		clientv3.OpGet(k.abs(KeyMembers), clientv3.WithPrefix()),
+		clientv3.OpGet(k.abs(KeySets), clientv3.WithPrefix()),
 	}, nil)
 	if err != nil {
 		return 0, err
@@ -398,6 +455,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 	c.traffic, c.trafficRev = Traffic{}, 0
 	c.alive = make(map[string]map[string]Alive)
 	c.members = make(map[string]map[string]Member)
+	c.sets = make(map[string]map[string]versionedSet)
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
 			c.applyLocked(kv, false)

@@ -58,7 +58,7 @@ func (c *Cache) sleep(d time.Duration) bool {
 
 var errWatchClosed = errors.New("watch channel closed")
 
-// watch applies the events of the five watched ranges from rev+1 until one
+// watch applies the events of the six watched ranges from rev+1 until one
 // of the watches fails or the cache closes.
 func (c *Cache) watch(rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(c.ctx))
@@ -67,7 +67,7 @@ func (c *Cache) watch(rev int64) error {
 	c.wctx = wctx
 	c.wmu.Unlock()
 
-	var chans [5]clientv3.WatchChan
+	var chans [6]clientv3.WatchChan
 	for i, r := range c.ranges {
 		chans[i] = c.s.cli.Watch(wctx, r.start, clientv3.WithRange(r.end), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 	}
@@ -87,6 +87,8 @@ func (c *Cache) watch(rev int64) error {
 			i = 3
 		case resp, ok = <-chans[4]:
 			i = 4
+		case resp, ok = <-chans[5]:
+			i = 5
 		case <-c.ctx.Done():
 			return c.ctx.Err()
 		}

@@ -35,6 +35,9 @@ const (
 	// registers and kept until an operator forgets the broker, so the
 	// placement of queues does not shift when a broker dies.
 	KeyMembers = "members/"
+	// KeySets is the prefix of replica set leader records
+	// sets/<dc>/<set> (type ReplicaSet).
+	KeySets = "sets/"
 	// KeyAudit is the prefix of the controller's audit log:
 	// audit/<zero-padded unix nanoseconds>.
 	KeyAudit = "audit/"

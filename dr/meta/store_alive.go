@@ -26,7 +26,12 @@ func (s *Store) PutAlive(ctx context.Context, lease clientv3.LeaseID, a Alive) e
 	if err != nil {
 		return err
 	}
-	mval, err := encode(Member{Name: a.Name, DC: a.DC, Address: a.Address, Registered: time.Now().UTC()})
+	if a.Set != "" {
+		if err := checkName(names.Broker, a.Set); err != nil {
+			return fmt.Errorf("replica set: %w", err)
+		}
+	}
+	mval, err := encode(Member{Name: a.Name, DC: a.DC, Address: a.Address, Registered: time.Now().UTC(), Set: a.Set})
 	if err != nil {
 		return err
 	}
@@ -72,9 +77,21 @@ func (s *Store) ListPlacement(ctx context.Context) (map[string][]Slot, int64, er
 	resp, err := s.cli.Txn(ctx).Then(
 		clientv3.OpGet(s.k.abs(KeyMembers), clientv3.WithPrefix()),
 		clientv3.OpGet(s.k.abs(KeyAlive), clientv3.WithPrefix()),
+		clientv3.OpGet(s.k.abs(KeySets), clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return nil, 0, s.fail("list placement", err)
+	}
+	sets := map[string]map[string]ReplicaSet{}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		var r ReplicaSet
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			continue
+		}
+		if sets[r.DC] == nil {
+			sets[r.DC] = map[string]ReplicaSet{}
+		}
+		sets[r.DC][r.Name] = r
 	}
 	members, alive := map[string]map[string]Member{}, map[string]map[string]Alive{}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
@@ -100,11 +117,11 @@ func (s *Store) ListPlacement(ctx context.Context) (map[string][]Slot, int64, er
 	}
 	out := map[string][]Slot{}
 	for dc := range members {
-		out[dc] = placement(members[dc], alive[dc])
+		out[dc] = placement(members[dc], alive[dc], sets[dc])
 	}
 	for dc := range alive {
 		if _, ok := out[dc]; !ok {
-			out[dc] = placement(nil, alive[dc])
+			out[dc] = placement(nil, alive[dc], sets[dc])
 		}
 	}
 	return out, resp.Header.Revision, nil
@@ -155,6 +172,11 @@ func (s *Store) WaitRegistered(ctx context.Context, want map[string]int) error {
 			for _, sl := range all[dc] {
 				if sl.Live {
 					live++
+				}
+				for _, sb := range sl.Standbys {
+					if sb.Live {
+						live++
+					}
 				}
 			}
 			if live < n {

@@ -124,7 +124,18 @@ type Topic struct {
 	RetentionAge time.Duration
 	// MaxMessageBytes is the largest accepted body (default 4 MiB).
 	MaxMessageBytes int64
+	// MinInSyncReplicas is how many brokers of a queue's replica set, the
+	// leader included, must hold a send before it is acked (1..
+	// MaxMinInSyncReplicas; 0 means 1): sends fail while fewer are in the
+	// set's in-sync list. The leader always waits for every in-sync
+	// standby, so a promoted standby holds every acked message; this is
+	// the floor below which the set stops acking rather than keep fewer
+	// copies. Replication sync adds the other DC's copy on top.
+	MinInSyncReplicas int
 }
+
+// MaxMinInSyncReplicas bounds Topic.MinInSyncReplicas.
+const MaxMinInSyncReplicas = 8
 
 // topicJSON is Topic as stored: the retention is a duration string.
 type topicJSON struct {
@@ -136,6 +147,7 @@ type topicJSON struct {
 	SyncPolicy      SyncPolicy  `json:"sync_policy,omitempty"`
 	RetentionAge    string      `json:"retention_age,omitempty"`
 	MaxMessageBytes int64       `json:"max_message_bytes,omitempty"`
+	MinInSync       int         `json:"min_in_sync_replicas,omitempty"`
 }
 
 // MarshalJSON stores RetentionAge as a duration string such as "72h0m0s".
@@ -143,6 +155,7 @@ func (t Topic) MarshalJSON() ([]byte, error) {
 	j := topicJSON{
 		Name: t.Name, Ordered: t.Ordered, Queues: t.Queues, Primary: t.Primary,
 		Replication: t.Replication, SyncPolicy: t.SyncPolicy, MaxMessageBytes: t.MaxMessageBytes,
+		MinInSync: t.MinInSyncReplicas,
 	}
 	if t.RetentionAge != 0 {
 		j.RetentionAge = t.RetentionAge.String()
@@ -167,6 +180,7 @@ func (t *Topic) UnmarshalJSON(b []byte) error {
 	*t = Topic{
 		Name: j.Name, Ordered: j.Ordered, Queues: j.Queues, Primary: j.Primary,
 		Replication: j.Replication, SyncPolicy: j.SyncPolicy, RetentionAge: age, MaxMessageBytes: j.MaxMessageBytes,
+		MinInSyncReplicas: j.MinInSync,
 	}
 	return nil
 }
@@ -239,6 +253,9 @@ type Alive struct {
 	DC      string    `json:"dc"`
 	Address string    `json:"address"`
 	Started time.Time `json:"started"`
+	// Set is the broker's replica set (Member.Set), written into its
+	// registration with its first liveness record.
+	Set string `json:"set,omitempty"`
 }
 
 // Traffic routes unordered writes between DCs.
@@ -297,14 +314,81 @@ type Member struct {
 	// Address is where the broker served when it first registered.
 	Address    string    `json:"address"`
 	Registered time.Time `json:"registered"`
+	// Set is the replica set the broker belongs to (its own name when it
+	// is alone in one): the brokers of a set hold the same queues, one
+	// leading them (ReplicaSet) and the others copying them.
+	Set string `json:"set,omitempty"`
 }
 
-// Slot is one place of a DC's placement: a registered broker and, when it
-// is live, its liveness record.
+// SetName is the replica set of a registration: Set, or the broker's own
+// name when it names none.
+func (m Member) SetName() string {
+	if m.Set != "" {
+		return m.Set
+	}
+	return m.Name
+}
+
+// Slot is one place of a DC's placement: a replica set of registered
+// brokers, named by the broker that leads it, with the leader's liveness
+// record when it is live. A broker alone in its set is a slot of its own
+// (Set is then its name).
 type Slot struct {
+	Name  string // the leading broker
+	Live  bool
+	Alive Alive // zero unless Live
+	// Set names the replica set; Term is its leadership term (0: a set of
+	// one broker, which has no leader record).
+	Set  string
+	Term uint64
+	// Standbys are the set's other brokers, sorted by name, each with its
+	// liveness record when it is live.
+	Standbys []Standby
+	// InSync are the standbys the leader counts as holding every record
+	// it acknowledged (ReplicaSet.InSync).
+	InSync []string
+}
+
+// Standby is a broker of a replica set that copies its leader.
+type Standby struct {
 	Name  string
 	Live  bool
 	Alive Alive // zero unless Live
+}
+
+// ReplicaSet is the leader record sets/<dc>/<set> of a replica set of
+// more than one broker (RocketMQ's master and slaves): which member leads
+// the set's queues, in which term, and which standbys hold every record
+// the leader acknowledged.
+//
+// Invariants:
+//   - The leader acknowledges a send of a replicated topic only once
+//     every standby of InSync holds it; it removes a standby from InSync
+//     (a compare-and-swap of this record) before it acknowledges without
+//     it, and adds one back once it holds every queue's end.
+//   - Only a live standby of InSync is promoted, in one transaction with
+//     the leader's liveness record gone (the old leader's lease expired,
+//     so it takes no ordered write) and the epoch of every ordered topic
+//     the DC leads raised: so every acknowledged record survives, and a
+//     returning old leader finds its unacknowledged tail by the epoch
+//     check and truncates it (quarantined) before it follows.
+//   - Term only grows; it stamps the records of unordered topics, which
+//     have no fencing epoch, for the same check.
+type ReplicaSet struct {
+	DC        string    `json:"dc"`
+	Name      string    `json:"name"`
+	Leader    string    `json:"leader"`
+	Term      uint64    `json:"term"`
+	InSync    []string  `json:"in_sync,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Reason says why the record last changed (created, promotion, a
+	// standby leaving or rejoining InSync).
+	Reason string `json:"reason,omitempty"`
+}
+
+func (r ReplicaSet) clone() ReplicaSet {
+	r.InSync = slices.Clone(r.InSync)
+	return r
 }
 
 // Place is the slot of logical queue q in a DC's placement: queue q of a
@@ -319,19 +403,45 @@ func AnyLive(slots []Slot) bool {
 	return slices.ContainsFunc(slots, func(s Slot) bool { return s.Live })
 }
 
-// placement builds a DC's slots from its registrations and liveness
-// records, sorted by name. A live broker not registered yet (its
-// registration is written with its first liveness record, so only a
-// broker of an older version) takes a slot too.
-func placement(members map[string]Member, alive map[string]Alive) []Slot {
-	byName := map[string]Slot{}
-	for name := range members {
-		byName[name] = Slot{Name: name}
+// placement builds a DC's slots from its registrations, liveness records
+// and replica set records, one slot per replica set, sorted by set name.
+// A live broker not registered yet (its registration is written with its
+// first liveness record, so only a broker of an older version) takes a
+// slot of its own. A set of several brokers is led by its record's
+// leader; before the record exists (its members write it when they
+// start) by its first member by name, which is not live until then, so
+// nothing is written to or copied from a set without a leader record.
+func placement(members map[string]Member, alive map[string]Alive, sets map[string]ReplicaSet) []Slot {
+	bySet := map[string][]string{}
+	for name, m := range members {
+		bySet[m.SetName()] = append(bySet[m.SetName()], name)
 	}
-	for name, a := range alive {
-		byName[name] = Slot{Name: name, Live: true, Alive: a}
+	for name := range alive {
+		if _, ok := members[name]; !ok {
+			bySet[name] = append(bySet[name], name)
+		}
 	}
-	return sortedValues(byName, func(s Slot) Slot { return s })
+	out := make(map[string]Slot, len(bySet))
+	for set, brokers := range bySet {
+		slices.Sort(brokers)
+		s := Slot{Set: set, Name: brokers[0]}
+		rec, hasRec := sets[set]
+		if hasRec && slices.Contains(brokers, rec.Leader) {
+			s.Name, s.Term, s.InSync = rec.Leader, rec.Term, slices.Clone(rec.InSync)
+		}
+		if a, ok := alive[s.Name]; ok && (len(brokers) == 1 || s.Term > 0) {
+			s.Live, s.Alive = true, a
+		}
+		for _, b := range brokers {
+			if b == s.Name {
+				continue
+			}
+			a, ok := alive[b]
+			s.Standbys = append(s.Standbys, Standby{Name: b, Live: ok, Alive: a})
+		}
+		out[set] = s
+	}
+	return sortedValues(out, func(s Slot) Slot { return s })
 }
 
 // GroupQueuesMirrored reports whether a group's retry and dead-letter

@@ -113,6 +113,12 @@ func (t Topic) validate() error {
 	if t.MaxMessageBytes < 1 || t.MaxMessageBytes > MaxMessageBytesLimit {
 		return invalid("topic %q: max message bytes %d not in [1, %d]", t.Name, t.MaxMessageBytes, MaxMessageBytesLimit)
 	}
+	if t.MinInSyncReplicas < 0 || t.MinInSyncReplicas > MaxMinInSyncReplicas {
+		return invalid("topic %q: min in-sync replicas %d not in [1, %d] (0 means 1)", t.Name, t.MinInSyncReplicas, MaxMinInSyncReplicas)
+	}
+	if t.MinInSyncReplicas > 1 && t.Replication == ReplicationNone {
+		return invalid("topic %q: min in-sync replicas %d with replication none: only replicated topics are copied inside a replica set", t.Name, t.MinInSyncReplicas)
+	}
 	return nil
 }
 

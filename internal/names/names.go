@@ -28,6 +28,11 @@ const (
 	MirrorPrefix = "%MIRROR%"
 )
 
+// StandbyID names a standby broker of a replica set as a follower (the
+// identity it fetches with, and the key of its acknowledgements on the
+// set's leader); a DC name never contains "/", so it is never a DC's.
+func StandbyID(dc, broker string) string { return dc + "/" + broker }
+
 // MirrorTopic is the local copy of dc's queues of topic.
 func MirrorTopic(dc, topic string) string { return MirrorPrefix + dc + "%" + topic }
 
