@@ -119,6 +119,12 @@ func (b *Broker) sendAppend(req SendRequest) (appended, error) {
 	if err != nil {
 		return appended{}, err
 	}
+	if t.Order.Standby {
+		return appended{}, b.standbyError(t.Name)
+	}
+	if err := b.refuseBelowMinInSync(t); err != nil {
+		return appended{}, err
+	}
 	if t.Epoch, err = b.admitEpoch(t, req.Epoch); err != nil {
 		return appended{}, err
 	}
@@ -141,7 +147,7 @@ func (b *Broker) sendItems(req SendRequest, t TopicConfig, qid uint32, now time.
 		if err != nil {
 			return nil, err
 		}
-		m.Epoch = t.Epoch
+		m.Epoch = t.Order.stamp(t.Epoch)
 		it := item{topic: t.Name, queue: int32(qid), msg: m, real: t.Name, dedupe: req.Idempotent}
 		at, delayed, err := deliverAt(in.Properties, now)
 		if err != nil {
@@ -281,7 +287,7 @@ func (b *Broker) placeLocked(it *item, pending *queueCounts, now time.Time) erro
 	m := &it.msg
 	m.Topic, m.QueueID, m.QueueOffset, m.StoreTime = t.Name, qid, q.next+pending.add(q), now.UnixNano()
 	if t.Name != ScheduleTopic {
-		m.Epoch = t.Epoch
+		m.Epoch = t.Order.stamp(t.Epoch)
 	}
 	return nil
 }

@@ -41,9 +41,10 @@ type queue struct {
 // mu (read) only. The in-sync sets' evalMu is never taken under appendMu
 // or mu, and their mu is taken last (replica_isr.go).
 type Broker struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *metrics
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics
+	setState setState // replica set role, for metrics
 
 	clog *commitlog.Log
 	idx  *index.Index

@@ -20,6 +20,12 @@ type Config struct {
 	Name string `mapstructure:"name" json:"name"`
 	// DC is the data center this broker belongs to.
 	DC string `mapstructure:"dc" json:"dc"`
+	// ReplicaSet names the broker's replica set in its DC (empty: a set
+	// of its own). The brokers of one set hold the same queues: one leads
+	// them and the others copy them as standbys, promoted when the leader
+	// is lost (replica_set.go). Set it before the broker first registers:
+	// the registration keeps it.
+	ReplicaSet string `mapstructure:"replica-set" json:"replica-set,omitempty"`
 	// DataDir holds the commitlog, consume queues, index and state files.
 	DataDir string `mapstructure:"data-dir" json:"data-dir"`
 	// SegmentBytes is the size of one commitlog segment file.
@@ -119,6 +125,7 @@ func (c *Config) Validate() error {
 	}{
 		{names.Group(c.Name) != nil, fmt.Sprintf("name %q: %v", c.Name, names.Group(c.Name))},
 		{names.DC(c.DC) != nil, fmt.Sprintf("dc %q: %v", c.DC, names.DC(c.DC))},
+		{c.ReplicaSet != "" && names.Broker(c.ReplicaSet) != nil, fmt.Sprintf("replica-set %q: %v", c.ReplicaSet, names.Broker(c.ReplicaSet))},
 		{c.DataDir == "", "data-dir is empty"},
 		{c.SegmentBytes < 64<<10, fmt.Sprintf("segment-bytes %d is below 65536", c.SegmentBytes)},
 		{c.FlushMode != FlushSync && c.FlushMode != FlushAsync, fmt.Sprintf("flush-mode %q is not sync or async", c.FlushMode)},

@@ -29,6 +29,7 @@ type metrics struct {
 	replicated      prometheus.Counter
 	truncated       prometheus.Counter
 	isrChanges      *prometheus.CounterVec
+	promotions      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
@@ -89,13 +90,25 @@ func newMetrics(reg prometheus.Registerer, b *Broker) *metrics {
 		isrChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duomq_broker_isr_changes_total", Help: "Follower DCs leaving (change=leave) or re-entering (change=rejoin) the in-sync set of a sync-replicated topic whose primary is this broker's DC.",
 		}, []string{"topic", "change"}),
+		promotions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duomq_broker_replica_set_promotions_total", Help: "Times this broker, a standby in sync, was promoted to lead its replica set after its leader lost its liveness lease.",
+		}),
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.sentMessages, m.sentBytes, m.sendLatency, m.sendErrors, m.pulledMessages,
 		m.fsyncLatency, m.corruptRecords, m.dispatchSkipped, m.popped, m.popsReleased, m.acked, m.retried, m.deadLettered, m.scheduled,
-		m.replicaTimeouts, m.replicated, m.truncated, m.isrChanges)
+		m.replicaTimeouts, m.replicated, m.truncated, m.isrChanges, m.promotions)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "duomq_broker_replica_set_standby", Help: "1 while this broker is a standby of its replica set (it copies the set's leader and takes no sends of replicated topics), else 0.",
+	}, func() float64 { return b2f(b.setState.standby.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "duomq_broker_replica_set_term", Help: "Leadership term of this broker's replica set (0: the broker is alone in its set).",
+	}, func() float64 { return float64(b.setState.term.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "duomq_broker_replica_set_in_sync_standbys", Help: "On a replica set's leader: the standbys in sync, which every send of a replicated topic waits for.",
+	}, func() float64 { return float64(b.setState.inSync.Load()) }))
 	reg.MustRegister(orderCollector{b}, newLagCollector(b))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "duomq_broker_commitlog_disk_bytes", Help: "Bytes of commitlog segments on disk.",

@@ -317,7 +317,7 @@ func consumedElsewhere(t TopicConfig, dc string) bool {
 	if _, _, mirror := names.ParseMirror(t.Name); mirror {
 		return false
 	}
-	return t.Epoch > 0 && !t.Order.leads(dc)
+	return (t.Epoch > 0 || t.Order.Standby) && !t.Order.leads(dc)
 }
 
 // popQueue pops up to want messages of one queue.

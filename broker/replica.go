@@ -80,6 +80,20 @@ type Order struct {
 	// SyncPolicy is what a sync send does while a follower DC is out of
 	// the in-sync set: SyncPolicyFail ("" too) or SyncPolicyDegrade.
 	SyncPolicy string `json:"sync_policy,omitempty"`
+	// Standby: this broker is a standby of its replica set (see
+	// replica_set.go): it leads no queue of the topic and takes replica
+	// appends from the set's leader instead.
+	Standby bool `json:"standby,omitempty"`
+	// Term is the replica set's leadership term (0: the broker is alone
+	// in its set). Records of a topic without a fencing epoch are stamped
+	// with it, so a returning leader's tail is found by the epoch check.
+	Term uint64 `json:"term,omitempty"`
+	// SetFollowers are the in-sync standbys of the leader's replica set
+	// (StandbyID): a send returns only once each holds it.
+	SetFollowers []string `json:"set_followers,omitempty"`
+	// MinInSync is how many brokers of the set, the leader included, must
+	// be in sync for a send to be acked (0 means 1).
+	MinInSync int `json:"min_in_sync,omitempty"`
 }
 
 // Sync policies (meta.SyncPolicy).
@@ -105,10 +119,22 @@ func (o Order) policy() string {
 }
 
 // primaryIs reports whether dc is the primary (leading or blocked).
-func (o Order) primaryIs(dc string) bool { return o.Primary == "" || o.Primary == dc }
+func (o Order) primaryIs(dc string) bool { return !o.Standby && (o.Primary == "" || o.Primary == dc) }
 
 // leads reports whether a broker in dc leads a topic with this order.
-func (o Order) leads(dc string) bool { return (o.Primary == "" || o.Primary == dc) && !o.Blocked }
+func (o Order) leads(dc string) bool {
+	return (o.Primary == "" || o.Primary == dc) && !o.Blocked && !o.Standby
+}
+
+// stamp is the epoch stored in a record of a topic at fencing epoch
+// epoch: the epoch itself, or the replica set's term when the topic has
+// none.
+func (o Order) stamp(epoch uint64) uint64 {
+	if epoch > 0 {
+		return epoch
+	}
+	return o.Term
+}
 
 // SetTopicOrder applies an ordered topic's fencing record: raise the epoch
 // (never lower it), and at the current epoch take the record's primary and
@@ -148,8 +174,10 @@ func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, Topic
 		t.Order = o
 	default: // an older record: only replication settings apply
 		t.Order.Replication, t.Order.Followers, t.Order.SyncPolicy = o.Replication, o.Followers, o.SyncPolicy
+		t.Order.Standby, t.Order.Term, t.Order.SetFollowers, t.Order.MinInSync = o.Standby, o.Term, o.SetFollowers, o.MinInSync
 	}
 	t.Order.Followers = slices.Clone(t.Order.Followers)
+	t.Order.SetFollowers = slices.Clone(t.Order.SetFollowers)
 	if t.Epoch == before.Epoch && t.Order.equal(before.Order) {
 		return wasLeader, t, nil // every metadata pass repeats it: no write
 	}
@@ -158,7 +186,8 @@ func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, Topic
 
 func (o Order) equal(p Order) bool {
 	return o.Primary == p.Primary && o.Blocked == p.Blocked && o.Replication == p.Replication &&
-		o.SyncPolicy == p.SyncPolicy && slices.Equal(o.Followers, p.Followers)
+		o.SyncPolicy == p.SyncPolicy && slices.Equal(o.Followers, p.Followers) &&
+		o.Standby == p.Standby && o.Term == p.Term && slices.Equal(o.SetFollowers, p.SetFollowers) && o.MinInSync == p.MinInSync
 }
 
 // EnableLease makes ordered writes depend on RenewLease (see the lease

@@ -105,7 +105,7 @@ func (b *Broker) followerQueueLocked(topic string, qid uint32, what string) (*qu
 	if err != nil {
 		return nil, err
 	}
-	if t.Epoch == 0 || t.Order.leads(b.cfg.DC) {
+	if (t.Epoch == 0 && !t.Order.Standby) || t.Order.leads(b.cfg.DC) {
 		return nil, fmt.Errorf("%w: broker %s leads topic %q at epoch %d (primary %q): a %s goes to a follower", ErrNotLeader, b.cfg.Name, topic, t.Epoch, t.Order.Primary, what)
 	}
 	if qid >= t.Queues {

@@ -274,11 +274,14 @@ func (b *Broker) epochAt(topic string, qid uint32, off int64) (uint64, error) {
 // not wait for the others.
 func (b *Broker) readCap(topic string, qid uint32) int64 {
 	t, err := b.Topic(topic)
-	if err != nil || !t.Order.syncReplicated() || !t.Order.primaryIs(b.cfg.DC) {
+	if err != nil {
 		return math.MaxInt64
 	}
+	limit := b.setReadCap(t, qid, math.MaxInt64)
+	if !t.Order.syncReplicated() || !t.Order.primaryIs(b.cfg.DC) {
+		return limit
+	}
 	acked := b.repl.get(queueKey{topic, qid})
-	limit := int64(math.MaxInt64)
 	for _, dc := range t.Order.Followers {
 		if t.Order.degrades() && !b.isr.inSync(topic, dc) {
 			continue
@@ -334,8 +337,12 @@ func (b *Broker) missingAcks(topic string, upTo map[uint32]int64) (string, error
 	if err != nil {
 		return "", err
 	}
+	inSet, err := b.setMissing(t, upTo)
+	if err != nil {
+		return "", err
+	}
 	if !t.Order.syncReplicated() {
-		return "", nil
+		return inSet, nil
 	}
 	var behind []string
 	outBehind := false
@@ -357,5 +364,8 @@ func (b *Broker) missingAcks(topic string, upTo map[uint32]int64) (string, error
 		}
 	}
 	sort.Strings(behind)
+	if inSet != "" {
+		behind = append(behind, inSet)
+	}
 	return strings.Join(behind, "; "), nil
 }

@@ -87,7 +87,7 @@ func (l *Lease) grant(ctx context.Context, cli *clientv3.Client) (clientv3.Lease
 	if err != nil {
 		return 0, err
 	}
-	a := meta.Alive{Name: l.b.Name(), DC: l.b.DC(), Address: l.addr, Started: l.started}
+	a := meta.Alive{Name: l.b.Name(), DC: l.b.DC(), Address: l.addr, Started: l.started, Set: l.b.Config().ReplicaSet}
 	if err := l.store.PutAlive(rctx, resp.ID, a); err != nil {
 		cli.Revoke(rctx, resp.ID)
 		return 0, err

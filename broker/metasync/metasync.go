@@ -56,6 +56,7 @@ type Reconciler struct {
 	src    Source
 	log    *slog.Logger
 	resync time.Duration
+	role   setRole // of the pass in progress
 }
 
 // New returns a reconciler; resync is the period of a full pass even
@@ -90,6 +91,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // delete topics the metadata no longer has. It returns the joined errors
 // of the changes that failed; the others are still applied.
 func (r *Reconciler) Once() error {
+	r.role = roleOf(r.src.Placement(r.b.DC()), r.b.DC(), r.b.Name())
+	r.b.SetReplicaSetState(r.role.standby, r.role.term, len(r.role.inSync))
 	want := map[string]meta.Topic{}
 	for _, t := range r.src.Topics() {
 		want[t.Name] = t
@@ -141,6 +144,9 @@ func (r *Reconciler) applyGroupQueues(group string) error {
 	var errs []error
 	for _, topic := range []string{names.RetryTopic(group), names.DLQTopic(group)} {
 		errs = append(errs, r.applyConfig(meta.Topic{Name: topic, Queues: 1, MaxMessageBytes: r.b.Config().MaxMessageBytes}))
+		if r.role.term > 0 || r.role.standby {
+			errs = append(errs, r.b.SetTopicOrder(topic, 0, r.role.order(broker.Order{}, false, 0)))
+		}
 		for _, d := range r.src.DCs() {
 			if d.Name == r.b.DC() {
 				continue
@@ -150,7 +156,7 @@ func (r *Reconciler) applyGroupQueues(group string) error {
 				errs = append(errs, err)
 				continue
 			}
-			errs = append(errs, r.b.SetTopicOrder(m.Name, 1, broker.Order{Primary: d.Name}))
+			errs = append(errs, r.b.SetTopicOrder(m.Name, 1, r.role.order(broker.Order{Primary: d.Name}, false, 0)))
 		}
 	}
 	return errors.Join(errs...)
@@ -167,10 +173,10 @@ func (r *Reconciler) apply(t meta.Topic) error {
 	if !ok || o.Epoch == 0 {
 		return nil
 	}
-	return r.b.SetTopicOrder(t.Name, o.Epoch, broker.Order{
+	return r.b.SetTopicOrder(t.Name, o.Epoch, r.role.order(broker.Order{
 		Primary: o.Primary, Blocked: o.Blocked, Replication: string(t.Replication), Followers: r.followers(o.Primary),
 		SyncPolicy: string(t.SyncPolicy),
-	})
+	}, o.Primary == r.b.DC(), t.MinInSyncReplicas))
 }
 
 // applyUnordered gives a replicated unordered topic its followers (every
@@ -181,7 +187,7 @@ func (r *Reconciler) applyUnordered(t meta.Topic) error {
 		return nil
 	}
 	self := r.b.DC()
-	err := r.b.SetTopicOrder(t.Name, 0, broker.Order{Replication: string(t.Replication), Followers: r.followers(self), SyncPolicy: string(t.SyncPolicy)})
+	err := r.b.SetTopicOrder(t.Name, 0, r.role.order(broker.Order{Replication: string(t.Replication), Followers: r.followers(self), SyncPolicy: string(t.SyncPolicy)}, true, t.MinInSyncReplicas))
 	if err != nil {
 		return err
 	}
@@ -197,7 +203,7 @@ func (r *Reconciler) applyUnordered(t meta.Topic) error {
 			continue
 		}
 		// Led by the source DC: clients cannot write it, replicas can.
-		errs = append(errs, r.b.SetTopicOrder(m.Name, 1, broker.Order{Primary: d.Name}))
+		errs = append(errs, r.b.SetTopicOrder(m.Name, 1, r.role.order(broker.Order{Primary: d.Name}, false, 0)))
 	}
 	return errors.Join(errs...)
 }

@@ -104,6 +104,10 @@ func RunBroker(ctx context.Context, pc BrokerProcess, bm BrokerMeta, d Deps) err
 			logger.Warn("initial topic reconciliation incomplete", "err", err)
 		}
 		g.Go(func() error { return r.Run(gctx) })
+		if ss, ok := bm.Cache.(metasync.SetSource); ok && bm.Store != nil {
+			k := metasync.NewSetKeeper(bm.Store, ss, b, logger)
+			g.Go(func() error { return k.Run(gctx) })
+		}
 	}
 	if len(pc.Nameservers) > 0 {
 		r, err := nameserver.NewRegistrar(pc.Nameservers, pc.HeartbeatInterval, Registration(b, addr), logger)

@@ -1,0 +1,49 @@
+package metasync
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/duomq/duomq/broker"
+	"github.com/duomq/duomq/dr/meta"
+)
+
+func TestRoleOfAndOrder(t *testing.T) {
+	slots := []meta.Slot{
+		{Name: "a0", Set: "pair", Term: 3, Live: true, InSync: []string{"a1"}, Standbys: []meta.Standby{{Name: "a1", Live: true}, {Name: "a2"}}},
+		{Name: "solo", Set: "solo", Live: true},
+		{Name: "n0", Set: "new", Standbys: []meta.Standby{{Name: "n1", Live: true}}}, // no record yet
+	}
+	cases := []struct {
+		self string
+		want setRole
+	}{
+		{"a0", setRole{term: 3, inSync: []string{"idc-a/a1"}}},
+		{"a1", setRole{standby: true, term: 3}},
+		{"a2", setRole{standby: true, term: 3}},
+		{"solo", setRole{}},
+		{"n0", setRole{standby: true}}, // nobody leads before the record
+		{"n1", setRole{standby: true}},
+		{"unknown", setRole{}},
+	}
+	for _, c := range cases {
+		got := roleOf(slots, "idc-a", c.self)
+		if got.standby != c.want.standby || got.term != c.want.term || !slices.Equal(got.inSync, c.want.inSync) {
+			t.Errorf("%s: role %+v, want %+v", c.self, got, c.want)
+		}
+	}
+	lead := roleOf(slots, "idc-a", "a0")
+	o := lead.order(broker.Order{Primary: "idc-a"}, true, 2)
+	if o.Standby || o.Term != 3 || !slices.Equal(o.SetFollowers, []string{"idc-a/a1"}) || o.MinInSync != 2 {
+		t.Errorf("leader's order of a topic it writes: %+v", o)
+	}
+	if o := lead.order(broker.Order{Primary: "idc-b"}, false, 2); len(o.SetFollowers) != 0 || o.Term != 3 {
+		t.Errorf("leader's order of a copy it does not write: %+v", o)
+	}
+	if o := roleOf(slots, "idc-a", "a1").order(broker.Order{Primary: "idc-a"}, true, 2); !o.Standby || len(o.SetFollowers) != 0 {
+		t.Errorf("standby's order: %+v", o)
+	}
+	if o := (setRole{}).order(broker.Order{Primary: "idc-a"}, true, 2); o.Standby || o.Term != 0 || o.SetFollowers != nil || o.MinInSync != 0 {
+		t.Errorf("a broker alone in its set: %+v", o)
+	}
+}
