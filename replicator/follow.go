@@ -9,6 +9,7 @@ import (
 
 	"github.com/duomq/duomq/api/brokerpb"
 	"github.com/duomq/duomq/internal/logging"
+	"github.com/duomq/duomq/internal/names"
 )
 
 // cursor is a worker's position in its DC's copy of the queue; unknown
@@ -59,11 +60,16 @@ func (r *Replicator) follow(ctx context.Context, ref queueRef, leader string) {
 
 // step makes one fetch and applies it; it names the step that failed.
 func (r *Replicator) step(ctx context.Context, ref queueRef, leader string, cur *cursor) (string, error) {
-	src, err := r.brokerFor(leader, ref.queue)
+	src, err := r.brokerFor(leader, ref.place())
 	if err != nil {
 		return "resolve", err
 	}
 	dst, err := r.brokerFor(r.cfg.DC, ref.queue)
+	follower := r.cfg.DC
+	if ref.standby != "" {
+		dst, err = r.standbyFor(ref)
+		follower = names.StandbyID(r.cfg.DC, ref.standby)
+	}
 	if err != nil {
 		return "resolve", err
 	}
@@ -82,7 +88,7 @@ func (r *Replicator) step(ctx context.Context, ref queueRef, leader string, cur 
 	}
 	res, err := remote.ReplicaFetch(ctx, &brokerpb.ReplicaFetchRequest{
 		Topic: ref.topic, QueueId: ref.srcQueue(), Offset: cur.next, LastEpoch: cur.lastEpoch,
-		MaxMessages: int32(r.cfg.FetchMaxMessages), WaitMillis: r.cfg.FetchWait.Milliseconds(), FollowerDc: r.cfg.DC,
+		MaxMessages: int32(r.cfg.FetchMaxMessages), WaitMillis: r.cfg.FetchWait.Milliseconds(), FollowerDc: follower,
 	})
 	if err != nil {
 		return "fetch", err
@@ -140,6 +146,10 @@ func (r *Replicator) append(ctx context.Context, local brokerpb.BrokerClient, re
 		r.m.replicated.WithLabelValues(ref.dst).Add(float64(len(msgs)))
 	}
 	lag := max(res.GetLeaderNextOffset()-cur.next, 0)
+	if ref.standby != "" {
+		r.m.standbyLag.WithLabelValues(ref.dst, q, ref.standby).Set(float64(lag))
+		return "", nil
+	}
 	r.m.lagMessages.WithLabelValues(ref.dst, q).Set(float64(lag))
 	age := 0.0
 	if lag > 0 && len(msgs) > 0 {

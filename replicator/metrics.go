@@ -16,6 +16,7 @@ type metrics struct {
 	truncated   *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	workers     prometheus.Gauge
+	standbyLag  *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, r *Replicator) *metrics {
@@ -38,6 +39,9 @@ func newMetrics(reg prometheus.Registerer, r *Replicator) *metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duomq_replicator_errors_total", Help: "Failed replication steps, by step.",
 		}, []string{"step"}),
+		standbyLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "duomq_replicator_standby_lag_messages", Help: "Records a replica set's leader in this DC has and its standby does not, per queue and standby.",
+		}, []string{"topic", "queue", "standby"}),
 		workers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "duomq_replicator_followed_queues", Help: "Queues this DC follows now.",
 		}),
@@ -45,7 +49,7 @@ func newMetrics(reg prometheus.Registerer, r *Replicator) *metrics {
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.lagMessages, m.lagSeconds, m.lagBytes, m.replicated, m.truncated, m.errors, m.workers)
+	reg.MustRegister(m.lagMessages, m.lagSeconds, m.lagBytes, m.replicated, m.truncated, m.errors, m.workers, m.standbyLag)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "duomq_replicator_offset_sync_age_seconds", Help: "Time since consumer offsets were last copied from every leading broker.",
 	}, func() float64 {

@@ -51,11 +51,15 @@ type batches map[string][]*brokerpb.ConsumerOffset
 // consumers use.
 func (r *Replicator) SyncOffsets(ctx context.Context) error {
 	refs := map[copyRef]bool{}
-	for ref, leader := range r.followed() {
-		refs[copyRef{ref.topic, ref.dst, leader, ref.slotted}] = true
-	}
 	out := batches{}
 	var errs []error
+	for ref, leader := range r.followed() {
+		if ref.standby != "" {
+			continue // copied by syncStandbyOffsets
+		}
+		refs[copyRef{ref.topic, ref.dst, leader, ref.slotted}] = true
+	}
+	errs = append(errs, r.syncStandbyOffsets(ctx, out))
 	for c := range refs {
 		if !meta.AnyLive(r.src.Placement(c.leader)) {
 			continue // the leading DC is down: nothing to copy from or to

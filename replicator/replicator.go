@@ -57,6 +57,19 @@ type queueRef struct {
 	// queue of its placement (a group's retry or dead-letter topic, one
 	// per broker), copied into queue queue of dst.
 	slotted bool
+	// standby, for a copy inside this DC's replica set at slot (sets.go):
+	// the standby broker the set's leader's queue is copied to, as the
+	// same topic and queue.
+	standby string
+	slot    int
+}
+
+// place is the logical queue whose placement finds the ref's brokers.
+func (r queueRef) place() uint32 {
+	if r.standby != "" {
+		return uint32(r.slot)
+	}
+	return r.queue
 }
 
 // srcQueue is the queue id read on the leading DC's broker.
@@ -152,6 +165,7 @@ func (r *Replicator) followed() map[queueRef]string {
 		}
 	}
 	r.followGroupQueues(want)
+	r.followSets(want)
 	return want
 }
 
@@ -193,6 +207,10 @@ func (r *Replicator) reconcile(ctx context.Context) {
 			w.cancel()
 			<-w.done
 			delete(r.workers, ref)
+			if ref.standby != "" {
+				r.m.standbyLag.DeleteLabelValues(ref.dst, fmt.Sprint(ref.queue), ref.standby)
+				continue
+			}
 			r.m.lagMessages.DeleteLabelValues(ref.dst, fmt.Sprint(ref.queue))
 			r.m.lagSeconds.DeleteLabelValues(ref.dst, fmt.Sprint(ref.queue))
 			r.m.lagBytes.DeleteLabelValues(ref.dst, fmt.Sprint(ref.queue))
