@@ -34,7 +34,7 @@ func (s *Supervisor) bootstrap(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := store.WaitRegistered(rctx, map[string]int{SiteA: len(s.specs[SiteA].Brokers), SiteB: len(s.specs[SiteB].Brokers)}); err != nil {
+	if err := store.WaitRegistered(rctx, map[string]int{SiteA: s.specs[SiteA].brokerCount(), SiteB: s.specs[SiteB].brokerCount()}); err != nil {
 		return err
 	}
 	if err := etcdLeaderTo(ctx, cli, SiteWitness); err != nil {
@@ -125,6 +125,8 @@ func (s *Supervisor) writeClusterFile() error {
 			if cr.Replicator != nil {
 				r.Replicator = cr.Replicator
 			}
+			r.Brokers = append(r.Brokers, cr.Brokers...)
+			r.BrokerNames = append(r.BrokerNames, cr.BrokerNames...)
 		}
 		cs := clusterfile.Site{PID: r.PID, PIDs: pids, Etcd: r.Etcd, Dir: spec.Dir, Log: spec.Dir + "/site.log", BrokerNames: r.BrokerNames}
 		if r.Nameserver != nil {

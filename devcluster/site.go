@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -107,6 +108,12 @@ func RunComponent(ctx context.Context, spec SiteSpec, name string, logger *slog.
 			serve.WriteReady(readyFile, r)
 		}
 	}
+	if i := slices.IndexFunc(spec.BrokerProcesses, func(bp daemon.BrokerProcess) bool { return bp.Broker.Name == name }); i >= 0 {
+		return runBrokerComponent(ctx, spec, spec.BrokerProcesses[i], logger, func(e daemon.Endpoints) {
+			r.Brokers, r.BrokerNames = []daemon.Endpoints{e}, []string{name}
+			serve.WriteReady(readyFile, r)
+		})
+	}
 	switch {
 	case name == ComponentController && spec.Controller != nil:
 		return daemon.RunController(ctx, *spec.Controller, nil, daemon.Deps{Logger: logger, Ready: report(&r.Controller)})
@@ -156,7 +163,27 @@ func (s SiteSpec) Components() []string {
 	if s.Replicator != nil {
 		out = append(out, ComponentReplicator)
 	}
+	for _, bp := range s.BrokerProcesses {
+		out = append(out, bp.Broker.Name)
+	}
 	return out
+}
+
+// runBrokerComponent runs one broker in its own process, with its own
+// link to the metadata.
+func runBrokerComponent(ctx context.Context, spec SiteSpec, bp daemon.BrokerProcess, logger *slog.Logger, ready func(daemon.Endpoints)) error {
+	cli, err := meta.NewClient(spec.EtcdEndpoints)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	store := meta.New(cli, meta.Options{Logger: logger})
+	cache, err := openCache(ctx, store, logger)
+	if err != nil {
+		return fmt.Errorf("metadata cache: %w", err)
+	}
+	defer cache.Close()
+	return daemon.RunBroker(ctx, bp, daemon.BrokerMeta{Cache: cache, Store: store}, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready})
 }
 
 // ComponentReadyFile is where a separate component reports its endpoints.
@@ -229,3 +256,7 @@ func (rd *readiness) report(set func()) {
 		serve.WriteReady(rd.spec.ReadyFile, rd.r)
 	}
 }
+
+// brokerCount is how many brokers the site runs, in its core and in
+// processes of their own.
+func (s SiteSpec) brokerCount() int { return len(s.Brokers) + len(s.BrokerProcesses) }

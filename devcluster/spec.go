@@ -35,10 +35,13 @@ type SiteSpec struct {
 	EtcdEndpoints []string                  `json:"etcd_endpoints"`
 	Nameserver    *daemon.NameserverProcess `json:"nameserver,omitempty"`
 	Brokers       []daemon.BrokerProcess    `json:"brokers,omitempty"`
-	Proxy         *daemon.ProxyProcess      `json:"proxy,omitempty"`
-	Replicator    *daemon.ReplicatorProcess `json:"replicator,omitempty"`
-	Controller    *daemon.ControllerProcess `json:"controller,omitempty"`
-	ReadyFile     string                    `json:"ready_file"`
+	// BrokerProcesses run each in a process of its own, a component named
+	// after the broker (Options.Standbys).
+	BrokerProcesses []daemon.BrokerProcess    `json:"broker_processes,omitempty"`
+	Proxy           *daemon.ProxyProcess      `json:"proxy,omitempty"`
+	Replicator      *daemon.ReplicatorProcess `json:"replicator,omitempty"`
+	Controller      *daemon.ControllerProcess `json:"controller,omitempty"`
+	ReadyFile       string                    `json:"ready_file"`
 	// WANRoutes sends connections to other sites' brokers through the
 	// supervisor's WAN relays (Options.WAN); see package wanroute.
 	WANRoutes map[string]string `json:"wan_routes,omitempty"`
@@ -69,6 +72,11 @@ type Options struct {
 	// brokers through the supervisor, so a drill can add latency between
 	// sites (Supervisor.SetWANLatency). Not with Netns.
 	WAN bool
+	// Standbys makes each of a DC's BrokersPerDC placement slots a replica
+	// set of two brokers (the first leads, the second is its standby),
+	// and runs every broker in its own process, a component named after
+	// it, so a drill can kill one broker (first run of a directory only).
+	Standbys bool
 }
 
 // ports are the fixed ports of one site.
@@ -85,6 +93,9 @@ type topology struct {
 	BrokersPerDC int              `json:"brokers_per_dc"`
 	FlushMode    string           `json:"flush_mode"`
 	Ports        map[string]ports `json:"ports"`
+	// Standbys: two brokers per placement slot, in their own processes
+	// (Options.Standbys); Ports lists both of each pair.
+	Standbys bool `json:"standbys,omitempty"`
 	// Subnet is the /24 (first three octets) of a topology whose sites run
 	// in network namespaces; empty: every site on 127.0.0.1.
 	Subnet string `json:"subnet,omitempty"`
@@ -108,7 +119,11 @@ func loadOrAllocate(o Options) (topology, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return t, err
 	}
-	t = topology{Version: 1, BrokersPerDC: o.BrokersPerDC, FlushMode: o.FlushMode, Ports: map[string]ports{}}
+	t = topology{Version: 1, BrokersPerDC: o.BrokersPerDC, FlushMode: o.FlushMode, Ports: map[string]ports{}, Standbys: o.Standbys}
+	brokers := o.BrokersPerDC
+	if o.Standbys {
+		brokers *= 2
+	}
 	if o.Netns {
 		if t.Subnet, err = freeSubnet(); err != nil {
 			return t, err
@@ -118,7 +133,7 @@ func loadOrAllocate(o Options) (topology, error) {
 		p := ports{}
 		n := 2
 		if s != SiteWitness {
-			n += 4 + 2*o.BrokersPerDC
+			n += 4 + 2*brokers
 		}
 		free, err := freeport.Take(n)
 		if err != nil {
@@ -127,7 +142,7 @@ func loadOrAllocate(o Options) (topology, error) {
 		p.EtcdClient, p.EtcdPeer = free[0], free[1]
 		if s != SiteWitness {
 			p.NS, p.NSMetrics = free[2], free[3]
-			for i := 0; i < o.BrokersPerDC; i++ {
+			for i := 0; i < brokers; i++ {
 				p.Brokers = append(p.Brokers, [2]int{free[4+2*i], free[5+2*i]})
 			}
 			p.Proxy = [2]int{free[n-2], free[n-1]}
@@ -193,6 +208,9 @@ func (t topology) specs(dir string) map[string]SiteSpec {
 		spec.Controller = controllerProcess(s, t.host(s), filepath.Join(dir, ControllerTokenFile), spec.EtcdEndpoints)
 		if s != SiteWitness {
 			spec.Nameserver, spec.Brokers = t.dcComponents(s, sd, p)
+			if t.Standbys {
+				spec.BrokerProcesses, spec.Brokers = spec.Brokers, nil
+			}
 			spec.Proxy = t.proxy(s, p, spec.EtcdEndpoints)
 			spec.Replicator = replicatorProcess(s, t.host(s))
 		}
@@ -217,6 +235,9 @@ func (t topology) dcComponents(dc, sd string, p ports) (*daemon.NameserverProces
 		b.Broker.DataDir = filepath.Join(sd, b.Broker.Name)
 		b.Broker.FlushMode = t.FlushMode
 		b.Broker.SegmentBytes = 64 << 20 // small segments keep a dev directory small
+		if t.Standbys {
+			b.Broker.ReplicaSet = fmt.Sprintf("set-%s-%d", dc[len(dc)-1:], i/2)
+		}
 		brokers = append(brokers, b)
 	}
 	return &ns, brokers

@@ -161,7 +161,7 @@ func (r *drillRun) topology(ctx context.Context) (func(), error) {
 		}
 	}
 	sup, err := devcluster.NewSupervisor(devcluster.SupervisorOptions{
-		Options: devcluster.Options{Dir: dir, BrokersPerDC: lt.BrokersPerDC, FlushMode: lt.FlushMode, Netns: lt.Netns, WAN: lt.WAN},
+		Options: devcluster.Options{Dir: dir, BrokersPerDC: lt.BrokersPerDC, FlushMode: lt.FlushMode, Netns: lt.Netns, WAN: lt.WAN, Standbys: lt.Standbys},
 		Binary:  bin, Out: io.Discard, Logger: r.o.Logger,
 	})
 	if err != nil {
@@ -199,7 +199,7 @@ func (r *drillRun) setup(ctx context.Context) error {
 	topics := map[string]TopicLoad{}
 	for _, t := range r.s.Workload.Topics {
 		topics[t.Name] = t
-		mt := meta.Topic{Name: t.Name, Ordered: t.Ordered, Queues: max(t.Queues, 4), Primary: t.Primary, Replication: meta.Replication(t.Replication)}
+		mt := meta.Topic{Name: t.Name, Ordered: t.Ordered, Queues: max(t.Queues, 4), Primary: t.Primary, Replication: meta.Replication(t.Replication), MinInSyncReplicas: t.MinInSyncReplicas}
 		if _, err := r.store.CreateTopic(ctx, mt); err != nil && !errors.Is(err, meta.ErrExists) {
 			return fmt.Errorf("topic %s: %w", t.Name, err)
 		}

@@ -46,6 +46,10 @@ type LocalTopology struct {
 	// WAN relays traffic between sites' brokers so wan-latency steps can
 	// delay it (not with Netns).
 	WAN bool `json:"wan,omitempty"`
+	// Standbys makes each placement slot a replica set of two brokers,
+	// each in its own process (a component named after the broker, such
+	// as broker-a-0), so kill-component can take one broker down.
+	Standbys bool `json:"standbys,omitempty"`
 }
 
 // Workload is the drill's load. Producers and consumers run from the
@@ -65,6 +69,9 @@ type TopicLoad struct {
 	Replication string `json:"replication,omitempty"`
 	// Keys is the number of sharding keys of an ordered topic's messages.
 	Keys int `json:"keys,omitempty"`
+	// MinInSyncReplicas is the topic's floor of in-sync brokers in a
+	// replica set (meta.Topic.MinInSyncReplicas).
+	MinInSyncReplicas int `json:"min_in_sync_replicas,omitempty"`
 }
 
 // Producer sends to one topic through one DC's proxy.

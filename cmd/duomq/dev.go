@@ -55,6 +55,7 @@ again with the same DIR finds the same cluster.`,
 	f.IntVar(&o.BrokersPerDC, "brokers-per-dc", 2, "brokers in each DC (first run of a directory only)")
 	f.StringVar(&o.FlushMode, "flush-mode", "sync", "brokers' flush mode, sync or async (first run of a directory only)")
 	f.BoolVar(&o.WAN, "wan", false, "relay traffic between sites' brokers through the supervisor, so latency can be added (POST DEV_API/wan?a=SITE&b=SITE&delay=2ms); not with --netns")
+	f.BoolVar(&o.Standbys, "standbys", false, "make each of a DC's brokers a replica set of two (a leader and its standby, promoted when the leader is lost), every broker in its own process (first run of a directory only)")
 	f.BoolVar(&o.Netns, "netns", false, "run each site in its own network namespace, so links between sites can be cut (root; first run of a directory only)")
 	return cmd
 }
@@ -63,7 +64,7 @@ func newSiteCommand() *cobra.Command {
 	var specFile, component string
 	logCfg := devLogConfig()
 	cmd := &cobra.Command{
-		Use:    "site --spec FILE [--component controller|replicator]",
+		Use:    "site --spec FILE [--component controller|replicator|BROKER]",
 		Short:  "Run one site of the local topology, or one of its components (started by duomq dev)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
