@@ -122,7 +122,7 @@ func (b *Broker) sendAppend(req SendRequest) (appended, error) {
 	if t.Order.Standby {
 		return appended{}, b.standbyError(t.Name)
 	}
-	if err := b.refuseBelowMinInSync(t); err != nil {
+	if err := b.belowMinInSync(t, false); err != nil {
 		return appended{}, err
 	}
 	if t.Epoch, err = b.admitEpoch(t, req.Epoch); err != nil {

@@ -24,6 +24,8 @@ type queueKey struct {
 	id    uint32
 }
 
+func (k queueKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.id) }
+
 // queue is the broker's view of one (topic, queue).
 type queue struct {
 	cq *consumequeue.Queue

@@ -88,11 +88,18 @@ type Order struct {
 	// in its set). Records of a topic without a fencing epoch are stamped
 	// with it, so a returning leader's tail is found by the epoch check.
 	Term uint64 `json:"term,omitempty"`
+	// SetWrites: this broker leads its replica set and takes sends of the
+	// topic, so they wait for the set's standbys (SetFollowers and those
+	// the set keeper is admitting, see replica_set.go).
+	SetWrites bool `json:"set_writes,omitempty"`
 	// SetFollowers are the in-sync standbys of the leader's replica set
-	// (StandbyID): a send returns only once each holds it.
+	// (StandbyID) as its record lists them: a send returns only once each
+	// holds it.
 	SetFollowers []string `json:"set_followers,omitempty"`
-	// MinInSync is how many brokers of the set, the leader included, must
-	// be in sync for a send to be acked (0 means 1).
+	// MinInSync is the fewest copies, this leader's included, that must
+	// be in sync for a send to be acked (0 means 1): the leader, its
+	// in-sync standbys and, for replication sync, the follower DCs in the
+	// topic's in-sync set.
 	MinInSync int `json:"min_in_sync,omitempty"`
 }
 
@@ -175,6 +182,7 @@ func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, Topic
 	default: // an older record: only replication settings apply
 		t.Order.Replication, t.Order.Followers, t.Order.SyncPolicy = o.Replication, o.Followers, o.SyncPolicy
 		t.Order.Standby, t.Order.Term, t.Order.SetFollowers, t.Order.MinInSync = o.Standby, o.Term, o.SetFollowers, o.MinInSync
+		t.Order.SetWrites = o.SetWrites
 	}
 	t.Order.Followers = slices.Clone(t.Order.Followers)
 	t.Order.SetFollowers = slices.Clone(t.Order.SetFollowers)
@@ -187,7 +195,8 @@ func (b *Broker) setTopicOrder(topic string, epoch uint64, o Order) (bool, Topic
 func (o Order) equal(p Order) bool {
 	return o.Primary == p.Primary && o.Blocked == p.Blocked && o.Replication == p.Replication &&
 		o.SyncPolicy == p.SyncPolicy && slices.Equal(o.Followers, p.Followers) &&
-		o.Standby == p.Standby && o.Term == p.Term && slices.Equal(o.SetFollowers, p.SetFollowers) && o.MinInSync == p.MinInSync
+		o.Standby == p.Standby && o.Term == p.Term && slices.Equal(o.SetFollowers, p.SetFollowers) && o.MinInSync == p.MinInSync &&
+		o.SetWrites == p.SetWrites
 }
 
 // EnableLease makes ordered writes depend on RenewLease (see the lease

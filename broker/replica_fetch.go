@@ -114,6 +114,20 @@ func (p *replProgress) reset(topic string) {
 	p.changedLocked()
 }
 
+// forget drops what follower id acknowledged and when it fetched, on
+// every queue.
+func (p *replProgress) forget(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.acked {
+		delete(m, id)
+	}
+	for _, m := range p.fetched {
+		delete(m, id)
+	}
+	p.changedLocked()
+}
+
 func (p *replProgress) wait() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -54,13 +54,19 @@ func isrLeaderQueues(t *testing.T, policy string, n uint32) (*Broker, *Broker, *
 // replicateStep is replicateOnce for a background loop: errors are
 // returned, not fatal.
 func replicateStep(ctx context.Context, leader, follower *Broker) error {
+	return replicateStepAs(ctx, leader, follower, follower.DC())
+}
+
+// replicateStepAs is replicateStep fetching as follower id (a standby's
+// StandbyID, or a DC).
+func replicateStepAs(ctx context.Context, leader, follower *Broker, id string) error {
 	st, err := follower.ReplicaState(ctx, "ord")
 	if err != nil {
 		return err
 	}
 	q := st.Queues[0]
 	res, err := leader.ReplicaFetch(ctx, ReplicaFetchRequest{Topic: "ord", Offset: q.NextOffset, LastEpoch: q.LastEpoch,
-		Wait: 50 * time.Millisecond, FollowerDC: follower.DC()})
+		Wait: 50 * time.Millisecond, FollowerDC: id})
 	if err != nil || len(res.Messages) == 0 {
 		return err
 	}
@@ -72,11 +78,17 @@ func replicateStep(ctx context.Context, leader, follower *Broker) error {
 // called (as the replicator does; stopping it is the follower cut off).
 func follow(t *testing.T, leader, follower *Broker) (stop func()) {
 	t.Helper()
+	return followAs(t, leader, follower, follower.DC())
+}
+
+// followAs is follow fetching as follower id.
+func followAs(t *testing.T, leader, follower *Broker, id string) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			if err := replicateStep(ctx, leader, follower); err != nil && ctx.Err() == nil {
+			if err := replicateStepAs(ctx, leader, follower, id); err != nil && ctx.Err() == nil {
 				t.Errorf("replication step: %v", err)
 				return
 			}

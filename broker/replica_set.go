@@ -2,12 +2,15 @@ package broker
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/duomq/duomq/internal/names"
-	"time"
 )
 
 // Replica sets inside a DC (the broker's side; package metasync keeps the
@@ -16,31 +19,38 @@ import (
 // sends and pops, and each standby copies every queue of the set's
 // replicated topics from it at the same offsets, fetching as follower
 // StandbyID(dc, name). metasync passes the set's state in each topic's
-// Order: Standby on a standby, and on the leader the term and the
-// in-sync standbys (SetFollowers).
+// Order: Standby on a standby; on the leader the term, SetWrites on the
+// topics it takes sends of, and the in-sync standbys of the record
+// (SetFollowers).
 //
 // Invariants:
 //   - A standby leads nothing: it refuses sends (ErrNotLeader) and never
 //     adopts an epoch from a send, and takes replica appends.
-//   - The leader acknowledges a send only once every standby of
-//     SetFollowers holds it, and refuses one while fewer than MinInSync
-//     brokers of the set (itself included) are in sync; its reads stop at
-//     the lowest offset those standbys hold. So every acknowledged (and
-//     every consumed) record is on every in-sync standby, the only ones a
-//     promotion picks.
-//   - A standby leaves SetFollowers only by the leader's write of the set
-//     record (StandbyProgress tells metasync that it lags); until the
-//     record without it arrives, sends wait for it.
+//   - The leader acknowledges a send only once every standby it waits for
+//     holds it: those of SetFollowers and those the set keeper admits
+//     (WaitForStandby). Its reads stop at the lowest offset they hold.
+//   - A standby enters the record's in-sync list only after the leader
+//     waits for it and it holds every record appended before that
+//     (WaitForStandby's ends), and leaves the leader's waits only after
+//     the record without it is written. So every acknowledged (and every
+//     consumed) record is on every standby the record lists, the only
+//     ones a promotion picks.
+//   - The leader refuses a send, before storing it, while fewer copies
+//     than the topic's MinInSync are in sync (itself, SetFollowers, and
+//     for replication sync the follower DCs in the topic's in-sync set).
 //   - Records of topics without a fencing epoch carry the set's term
 //     (Order.stamp), so divergence after a promotion is found the same
 //     way for every topic.
 
-// setState is the broker's replica set role as metasync last applied it,
-// for metrics.
+// setState is the broker's replica set role as metasync last applied it
+// (for metrics) and the standbys the set keeper has the leader wait for.
 type setState struct {
 	standby atomic.Bool
 	term    atomic.Uint64
 	inSync  atomic.Int64
+
+	mu    sync.Mutex
+	waits map[string]bool // StandbyID -> waited for by sends
 }
 
 // SetReplicaSetState records the broker's role in its replica set (for
@@ -65,26 +75,145 @@ func b2f(v bool) float64 {
 // fetches with and the key of its acknowledgements.
 func StandbyID(dc, broker string) string { return names.StandbyID(dc, broker) }
 
+// QueueEnds are the next offsets of a broker's queues when they were read.
+type QueueEnds map[queueKey]int64
+
+// WaitForStandby makes sends of the topics this broker copies to its set
+// wait for standby id from now on, and returns the ends of those queues
+// read under appendMu after that took effect: a record acknowledged
+// without waiting for id lies below them. Once id holds them
+// (StandbyHolds), the record may list it as in sync.
+func (b *Broker) WaitForStandby(id string) QueueEnds {
+	b.setState.mu.Lock()
+	if b.setState.waits == nil {
+		b.setState.waits = map[string]bool{}
+	}
+	b.setState.waits[id] = true
+	b.setState.mu.Unlock()
+	b.repl.changed() // senders already waiting re-read whom to wait for
+	b.appendMu.Lock()
+	defer b.appendMu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ends := QueueEnds{}
+	for k, q := range b.queues {
+		if t, ok := b.st.Topics[k.topic]; ok && copiedToSet(t.Order) {
+			ends[k] = q.next
+		}
+	}
+	return ends
+}
+
+// StopWaitingForStandby ends WaitForStandby: call it once the record no
+// longer lists id, or when admitting it failed.
+func (b *Broker) StopWaitingForStandby(id string) {
+	b.setState.mu.Lock()
+	delete(b.setState.waits, id)
+	b.setState.mu.Unlock()
+	b.repl.changed()
+	b.wake()
+}
+
+// WaitsForStandby reports whether sends wait for standby id through
+// WaitForStandby.
+func (b *Broker) WaitsForStandby(id string) bool {
+	b.setState.mu.Lock()
+	defer b.setState.mu.Unlock()
+	return b.setState.waits[id]
+}
+
+// StandbyHolds reports whether standby id holds every record below ends,
+// and otherwise describes the first queue it lacks.
+func (b *Broker) StandbyHolds(id string, ends QueueEnds) (bool, string) {
+	for _, k := range slices.SortedFunc(maps.Keys(ends), func(a, c queueKey) int { return strings.Compare(a.String(), c.String()) }) {
+		if ack := b.repl.get(k)[id]; ack < ends[k] {
+			return false, fmt.Sprintf("queue %s holds up to %d of %d", k, ack, ends[k])
+		}
+	}
+	return true, ""
+}
+
+// ForgetStandby drops what standby id acknowledged (it restarted, and may
+// hold less than it fetched before), so its progress is measured anew.
+func (b *Broker) ForgetStandby(id string) {
+	b.repl.forget(id)
+}
+
+// copiedToSet reports whether this broker leads its set and copies the
+// topic to its standbys.
+func copiedToSet(o Order) bool { return o.Term > 0 && !o.Standby }
+
+// setWaiters are the standbys a send of t waits for: SetFollowers and
+// those being admitted, sorted.
+func (b *Broker) setWaiters(t TopicConfig) []string {
+	if !t.Order.SetWrites {
+		return nil
+	}
+	out := slices.Clone(t.Order.SetFollowers)
+	b.setState.mu.Lock()
+	for id := range b.setState.waits {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	b.setState.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
 func (b *Broker) standbyError(topic string) error {
 	return fmt.Errorf("%w: broker %s is a standby of its replica set: it takes no sends of topic %q, the set's leader does", ErrNotLeader, b.cfg.Name, topic)
 }
 
-// setMissing describes the in-sync standbys still behind upTo ("" when
-// none is), or fails when the set has fewer brokers in sync than the
-// topic's floor.
+// inSyncCopies counts the copies of t in sync: this leader, the standbys
+// of SetFollowers and, for replication sync, the follower DCs in the
+// topic's in-sync set. It names them for errors.
+func (b *Broker) inSyncCopies(t TopicConfig) (int, string) {
+	copies := []string{"this leader"}
+	copies = append(copies, t.Order.SetFollowers...)
+	if t.Order.syncReplicated() {
+		for _, dc := range t.Order.Followers {
+			if b.isr.inSync(t.Name, dc) {
+				copies = append(copies, "follower DC "+dc)
+			}
+		}
+	}
+	return len(copies), strings.Join(copies, ", ")
+}
+
+// belowMinInSync is the refusal of a send of t while fewer copies than
+// its floor are in sync (nil otherwise); stored says whether the messages
+// were appended here first.
+func (b *Broker) belowMinInSync(t TopicConfig, stored bool) error {
+	need := max(t.Order.MinInSync, 1)
+	if need == 1 || t.Order.Standby {
+		return nil
+	}
+	have, which := b.inSyncCopies(t)
+	if have >= need {
+		return nil
+	}
+	what := "nothing was stored; retry once a copy has caught up"
+	if stored {
+		what = "the messages are stored on the leader and a retry of the same ids does not store them twice"
+	}
+	b.metrics.replicaTimeouts.Inc()
+	return fmt.Errorf("%w: topic %q needs %d copies in sync (min-in-sync-replicas) and %d are (%s): %s",
+		ErrReplicaTimeout, t.Name, need, have, which, what)
+}
+
+// setMissing describes the standbys a send waits for that are still
+// behind upTo ("" when none is), or fails when the topic has fewer
+// copies in sync than its floor.
 func (b *Broker) setMissing(t TopicConfig, upTo map[uint32]int64) (string, error) {
-	if t.Order.Standby || t.Order.Term == 0 {
-		return "", nil
+	if err := b.belowMinInSync(t, true); err != nil {
+		return "", err
 	}
-	if need := max(t.Order.MinInSync, 1); 1+len(t.Order.SetFollowers) < need {
-		b.metrics.replicaTimeouts.Inc()
-		return "", fmt.Errorf("%w: topic %q needs %d brokers of the replica set in sync (min-in-sync-replicas), and %d are (this leader and %s); the messages are stored on the leader and a retry of the same ids does not store them twice",
-			ErrReplicaTimeout, t.Name, need, 1+len(t.Order.SetFollowers), orNone(t.Order.SetFollowers))
-	}
+	waiters := b.setWaiters(t)
 	var behind []string
 	for qid, want := range upTo {
 		acked := b.repl.get(queueKey{t.Name, qid})
-		for _, id := range t.Order.SetFollowers {
+		for _, id := range waiters {
 			if acked[id] < want {
 				behind = append(behind, fmt.Sprintf("standby %s holds queue %d up to offset %d, not %d", id, qid, acked[id], want))
 			}
@@ -94,48 +223,28 @@ func (b *Broker) setMissing(t TopicConfig, upTo map[uint32]int64) (string, error
 	return strings.Join(behind, "; "), nil
 }
 
-// refuseBelowMinInSync refuses a send, before anything is stored, while
-// fewer brokers of the set than the topic's floor are in sync.
-func (b *Broker) refuseBelowMinInSync(t TopicConfig) error {
-	if t.Order.Standby || t.Order.Term == 0 {
-		return nil
-	}
-	if need := max(t.Order.MinInSync, 1); 1+len(t.Order.SetFollowers) < need {
-		b.metrics.replicaTimeouts.Inc()
-		return fmt.Errorf("%w: topic %q needs %d brokers of the replica set in sync (min-in-sync-replicas), and %d are (this leader and %s); nothing was stored, retry once a standby has caught up",
-			ErrReplicaTimeout, t.Name, need, 1+len(t.Order.SetFollowers), orNone(t.Order.SetFollowers))
-	}
-	return nil
-}
-
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "no standby"
-	}
-	return strings.Join(s, ", ")
-}
-
-// setReadCap is the lowest offset of queue qid that the in-sync standbys
-// hold (no cap without any, or on a standby).
+// setReadCap is the lowest offset of queue qid that the standbys sends
+// wait for hold (no cap without any, or on a standby).
 func (b *Broker) setReadCap(t TopicConfig, qid uint32, limit int64) int64 {
-	if t.Order.Standby || len(t.Order.SetFollowers) == 0 {
+	waiters := b.setWaiters(t)
+	if len(waiters) == 0 {
 		return limit
 	}
 	acked := b.repl.get(queueKey{t.Name, qid})
-	for _, id := range t.Order.SetFollowers {
+	for _, id := range waiters {
 		limit = min(limit, acked[id])
 	}
 	return limit
 }
 
 // StandbyProgress reports how a standby (StandbyID) stands on every queue
-// of the topics this broker copies to its set (Order.Term set): whether
-// it holds each queue's end, and otherwise the store time of the oldest
-// record it lacks (long ago when that record cannot be read).
+// of the topics this broker copies to its set: whether it holds each
+// queue's end, and otherwise the store time of the oldest record it lacks
+// (long ago when that record cannot be read).
 func (b *Broker) StandbyProgress(id string) (caughtUp bool, lackingSince time.Time) {
 	caughtUp = true
 	for _, t := range b.Topics() {
-		if t.Order.Term == 0 || t.Order.Standby {
+		if !copiedToSet(t.Order) {
 			continue
 		}
 		for qid := range t.Queues {

@@ -45,11 +45,16 @@ func roleOf(slots []meta.Slot, dc, self string) setRole {
 
 // order adds the role to a topic's order: a standby leads nothing; the
 // leader stamps its term and, on topics it takes sends of (writes),
-// waits for its in-sync standbys with the topic's floor.
+// waits for its in-sync standbys; the topic's floor of in-sync copies
+// applies wherever sends are taken.
 func (r setRole) order(o broker.Order, writes bool, minInSync int) broker.Order {
 	o.Standby, o.Term = r.standby, r.term
-	if !r.standby && writes && r.term > 0 {
-		o.SetFollowers, o.MinInSync = slices.Clone(r.inSync), minInSync
+	if r.standby || !writes {
+		return o
+	}
+	o.MinInSync = minInSync
+	if r.term > 0 {
+		o.SetWrites, o.SetFollowers = true, slices.Clone(r.inSync)
 	}
 	return o
 }
@@ -64,18 +69,34 @@ type SetSource interface {
 }
 
 // SetKeeper keeps a broker's replica set record (meta.ReplicaSet): the
-// first member creates it; the leader removes from its in-sync list a
-// standby that is down or lacks a record for longer than isr-timeout,
-// and adds back one that holds every queue's end; a live in-sync standby
-// promotes itself once the leader's liveness record is gone. etcd
-// transactions decide every race (see the invariants at meta.ReplicaSet
-// and in broker/replica_set.go).
+// first member creates it; the leader admits a standby to its in-sync
+// list and removes one that is down, restarted or lacks a record for
+// longer than isr-timeout; a live in-sync standby promotes itself once
+// the leader's liveness record is gone. etcd transactions decide every
+// race (see the invariants at meta.ReplicaSet and in
+// broker/replica_set.go).
+//
+// Admission keeps an acknowledged record from missing on a standby the
+// record lists: the leader first waits for the standby on every send
+// (broker.WaitForStandby), then lists it once it holds every record
+// appended before that; removal is the other way round, the record first.
 type SetKeeper struct {
 	store *meta.Store
 	src   SetSource
 	b     *broker.Broker
 	log   *slog.Logger
 	every time.Duration
+
+	// Only Run's goroutine uses these.
+	admitting map[string]admission // standby -> admission in progress
+	started   map[string]time.Time // standby -> its process start last seen
+}
+
+// admission is a standby the leader waits for and will list once it
+// holds ends.
+type admission struct {
+	ends  broker.QueueEnds
+	since time.Time
 }
 
 // NewSetKeeper returns a keeper for b.
@@ -84,7 +105,8 @@ func NewSetKeeper(store *meta.Store, src SetSource, b *broker.Broker, logger *sl
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &SetKeeper{store: store, src: src, b: b, every: max(b.Config().ISRTimeout/4, 50*time.Millisecond),
-		log: logger.With("subsystem", "replica-set", "broker", b.Name())}
+		log:       logger.With("subsystem", "replica-set", "broker", b.Name()),
+		admitting: map[string]admission{}, started: map[string]time.Time{}}
 }
 
 // Run keeps the record until ctx ends: on every metadata change and
@@ -107,7 +129,7 @@ func (k *SetKeeper) Run(ctx context.Context) error {
 	}
 }
 
-// Once makes one pass.
+// Once makes one pass. It is not safe for concurrent use.
 func (k *SetKeeper) Once(ctx context.Context) error {
 	dc, self := k.b.DC(), k.b.Name()
 	var slot meta.Slot
@@ -119,9 +141,13 @@ func (k *SetKeeper) Once(ctx context.Context) error {
 		}
 	}
 	if !found || len(slot.Standbys) == 0 {
+		k.endAdmissions(nil)
 		return nil // not registered yet, or alone in its set
 	}
 	rec, rev, ok := k.src.ReplicaSet(dc, slot.Set)
+	if !ok || rec.Leader != self {
+		k.endAdmissions(nil)
+	}
 	switch {
 	case !ok && slot.Name == self:
 		r, _, err := k.store.CreateReplicaSet(ctx, dc, slot.Set, self)
@@ -138,36 +164,130 @@ func (k *SetKeeper) Once(ctx context.Context) error {
 	}
 }
 
-// keepInSync is the leader's pass over its standbys.
-func (k *SetKeeper) keepInSync(ctx context.Context, slot meta.Slot, rec meta.ReplicaSet, rev int64) error {
-	timeout := k.b.Config().ISRTimeout
-	now := time.Now()
-	var in []string
-	var why []string
-	for _, s := range slot.Standbys {
-		caught, since := k.b.StandbyProgress(broker.StandbyID(rec.DC, s.Name))
-		was := slices.Contains(rec.InSync, s.Name)
-		switch {
-		case was && !s.Live:
-			why = append(why, s.Name+" left: its liveness record is gone")
-		case was && !caught && now.Sub(since) > timeout:
-			why = append(why, fmt.Sprintf("%s left: it has lacked a record stored at %s for more than isr-timeout %v", s.Name, since.UTC().Format(time.RFC3339Nano), timeout))
-		case was:
-			in = append(in, s.Name)
-		case s.Live && caught:
-			in = append(in, s.Name)
-			why = append(why, s.Name+" rejoined: it holds every queue's end")
+// endAdmissions stops waiting for the standbys being admitted, except
+// those of keep.
+func (k *SetKeeper) endAdmissions(keep map[string]bool) {
+	for name := range k.admitting {
+		if !keep[name] {
+			k.b.StopWaitingForStandby(broker.StandbyID(k.b.DC(), name))
+			delete(k.admitting, name)
 		}
 	}
-	if len(why) == 0 {
+}
+
+// change is the leader's verdict on its standbys in one pass.
+type change struct {
+	in     []string // the in-sync list to write
+	why    []string
+	joins  []string // admitted by this write
+	leaves []string // removed by this write
+}
+
+// keepInSync is the leader's pass over its standbys.
+func (k *SetKeeper) keepInSync(ctx context.Context, slot meta.Slot, rec meta.ReplicaSet, rev int64) error {
+	var c change
+	present := map[string]bool{}
+	for _, s := range slot.Standbys {
+		present[s.Name] = true
+		k.judge(s, slices.Contains(rec.InSync, s.Name), &c)
+	}
+	k.endAdmissions(present)
+	if len(c.why) == 0 {
 		return nil
 	}
-	reason := strings.Join(why, "; ")
-	if _, err := k.store.SetReplicaSetInSync(ctx, rec, rev, in, reason); err != nil {
+	reason := strings.Join(c.why, "; ")
+	if _, err := k.store.SetReplicaSetInSync(ctx, rec, rev, c.in, reason); err != nil {
+		for _, name := range c.joins { // not listed: stop waiting, admit again later
+			k.b.StopWaitingForStandby(broker.StandbyID(rec.DC, name))
+			delete(k.admitting, name)
+		}
 		return err
 	}
-	k.log.Info("replica set in-sync standbys changed", "set", rec.Name, "term", rec.Term, "in_sync", in, "reason", reason)
+	for _, name := range c.joins {
+		delete(k.admitting, name) // listed now: sends go on waiting for it
+	}
+	for _, name := range c.leaves {
+		id := broker.StandbyID(rec.DC, name)
+		k.b.StopWaitingForStandby(id)
+		if s := standbyOf(slot, name); s.Live && !s.Alive.Started.Equal(k.started[name]) {
+			k.b.ForgetStandby(id) // restarted: it may hold less than it fetched
+			k.started[name] = s.Alive.Started
+		}
+	}
+	k.log.Info("replica set in-sync standbys changed", "set", rec.Name, "term", rec.Term, "in_sync", c.in, "reason", reason)
 	return nil
+}
+
+func standbyOf(slot meta.Slot, name string) meta.Standby {
+	for _, s := range slot.Standbys {
+		if s.Name == name {
+			return s
+		}
+	}
+	return meta.Standby{}
+}
+
+// judge decides whether standby s stays in, leaves or enters the in-sync
+// list (was: listed now).
+func (k *SetKeeper) judge(s meta.Standby, was bool, c *change) {
+	timeout := k.b.Config().ISRTimeout
+	now := time.Now()
+	id := broker.StandbyID(k.b.DC(), s.Name)
+	seen, known := k.started[s.Name]
+	restarted := s.Live && known && !s.Alive.Started.Equal(seen)
+	if s.Live && !known {
+		k.started[s.Name] = s.Alive.Started
+	}
+	leave := func(why string) {
+		c.why, c.leaves = append(c.why, s.Name+" left: "+why), append(c.leaves, s.Name)
+	}
+	if was {
+		caught, since := k.b.StandbyProgress(id)
+		switch {
+		case !s.Live:
+			leave("its liveness record is gone")
+		case restarted:
+			leave("it restarted at " + s.Alive.Started.UTC().Format(time.RFC3339Nano) + " and rejoins once it holds every queue's end again")
+		case !caught && now.Sub(since) > timeout:
+			leave(fmt.Sprintf("it has lacked a record stored at %s for more than isr-timeout %v", since.UTC().Format(time.RFC3339Nano), timeout))
+		default:
+			c.in = append(c.in, s.Name)
+		}
+		return
+	}
+	if restarted {
+		k.b.ForgetStandby(id)
+		k.started[s.Name] = s.Alive.Started
+	}
+	if !s.Live {
+		if _, ok := k.admitting[s.Name]; ok { // sends would wait for it in vain
+			k.b.StopWaitingForStandby(id)
+			delete(k.admitting, s.Name)
+		}
+		return
+	}
+	if restarted {
+		return // its acknowledgements were forgotten: judged again next pass
+	}
+	a, ok := k.admitting[s.Name]
+	if !ok {
+		// Wait for it only once it is close: every send waits meanwhile.
+		if caught, since := k.b.StandbyProgress(id); !caught && now.Sub(since) > timeout/4 {
+			return
+		}
+		a = admission{ends: k.b.WaitForStandby(id), since: now}
+		k.admitting[s.Name] = a
+	}
+	if holds, lacks := k.b.StandbyHolds(id, a.ends); !holds {
+		if now.Sub(a.since) > timeout {
+			k.log.Info("replica set standby not admitted: it did not catch up within isr-timeout", "standby", s.Name, "lacks", lacks, "isr_timeout", timeout)
+			k.b.StopWaitingForStandby(id)
+			delete(k.admitting, s.Name)
+		}
+		return
+	}
+	c.in, c.joins = append(c.in, s.Name), append(c.joins, s.Name)
+	c.why = append(c.why, s.Name+" rejoined: it holds every record appended before the leader began waiting for it")
 }
 
 // maybePromote promotes this standby when it is in sync and the leader's

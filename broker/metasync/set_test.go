@@ -34,16 +34,18 @@ func TestRoleOfAndOrder(t *testing.T) {
 	}
 	lead := roleOf(slots, "idc-a", "a0")
 	o := lead.order(broker.Order{Primary: "idc-a"}, true, 2)
-	if o.Standby || o.Term != 3 || !slices.Equal(o.SetFollowers, []string{"idc-a/a1"}) || o.MinInSync != 2 {
+	if o.Standby || o.Term != 3 || !o.SetWrites || !slices.Equal(o.SetFollowers, []string{"idc-a/a1"}) || o.MinInSync != 2 {
 		t.Errorf("leader's order of a topic it writes: %+v", o)
 	}
-	if o := lead.order(broker.Order{Primary: "idc-b"}, false, 2); len(o.SetFollowers) != 0 || o.Term != 3 {
+	if o := lead.order(broker.Order{Primary: "idc-b"}, false, 2); o.SetWrites || len(o.SetFollowers) != 0 || o.Term != 3 || o.MinInSync != 0 {
 		t.Errorf("leader's order of a copy it does not write: %+v", o)
 	}
 	if o := roleOf(slots, "idc-a", "a1").order(broker.Order{Primary: "idc-a"}, true, 2); !o.Standby || len(o.SetFollowers) != 0 {
 		t.Errorf("standby's order: %+v", o)
 	}
-	if o := (setRole{}).order(broker.Order{Primary: "idc-a"}, true, 2); o.Standby || o.Term != 0 || o.SetFollowers != nil || o.MinInSync != 0 {
+	// Alone in its set: no standby to wait for, but the floor counts the
+	// follower DCs of a sync topic.
+	if o := (setRole{}).order(broker.Order{Primary: "idc-a"}, true, 2); o.Standby || o.Term != 0 || o.SetWrites || o.SetFollowers != nil || o.MinInSync != 2 {
 		t.Errorf("a broker alone in its set: %+v", o)
 	}
 }
