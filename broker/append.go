@@ -294,12 +294,20 @@ func (b *Broker) placeLocked(it *item, pending *queueCounts, now time.Time) erro
 
 // appendInternal appends records the broker writes itself (deliveries of
 // scheduled messages, retry and dead-letter copies): no permission or
-// epoch checks, and it waits until they are durable.
+// epoch checks, and it waits until they are durable. It refuses a topic
+// this broker only copies (deliversTo): a record of its own there would
+// diverge from its leader's.
 func (b *Broker) appendInternal(items []item) ([]SendResult, error) {
 	b.appendMu.Lock()
 	if b.isClosed() {
 		b.appendMu.Unlock()
 		return nil, ErrClosed
+	}
+	for _, it := range items {
+		if it.topic != ScheduleTopic && !b.deliversTo(it.topic) {
+			b.appendMu.Unlock()
+			return nil, fmt.Errorf("%w: broker %s only copies topic %q (a standby of its replica set, or a follower): it writes no record of its own there", ErrNotLeader, b.cfg.Name, it.topic)
+		}
 	}
 	out, err := b.appendItemsLocked(items)
 	b.appendMu.Unlock()

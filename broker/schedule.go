@@ -153,11 +153,25 @@ func (b *Broker) scheduleOnce(ls *levelState) (int, time.Duration, error) {
 	}
 	now := time.Now()
 	var items []item
-	for _, m := range due {
-		if it, ok := b.scheduledItem(m, now); ok {
+	var handled []int64
+	for i, m := range due {
+		it, ok := b.scheduledItem(m, now)
+		if ok && it.topic != ScheduleTopic && !b.deliversTo(it.topic) {
+			// A standby or follower copy takes only its leader's records:
+			// hold this one until this broker leads the topic again (the
+			// level's committed offset stays below it meanwhile).
+			wait = minWait(wait, scheduleHoldRetry)
+			continue
+		}
+		if ok {
 			items = append(items, it)
 		}
+		handled = append(handled, offs[i])
 	}
+	if len(handled) == 0 {
+		return 0, wait, nil
+	}
+	offs = handled
 	if len(items) > 0 {
 		if _, err := b.appendInternal(items); err != nil {
 			return 0, 0, err
@@ -171,8 +185,23 @@ func (b *Broker) scheduleOnce(ls *levelState) (int, time.Duration, error) {
 		ls.off++
 	}
 	b.offs.Commit(SchedulerGroup, ScheduleTopic, uint32(ls.level), ls.off)
-	b.metrics.scheduled.Add(float64(len(due)))
-	return len(due), 0, nil
+	b.metrics.scheduled.Add(float64(len(offs)))
+	return len(offs), 0, nil
+}
+
+// scheduleHoldRetry is how often a delivery held back (deliversTo) is
+// tried again.
+const scheduleHoldRetry = time.Second
+
+// deliversTo reports whether scheduled deliveries may be appended to
+// topic here: not while this broker only copies it (a standby of its
+// replica set, or a follower of an ordered topic led by another DC).
+func (b *Broker) deliversTo(topic string) bool {
+	t, err := b.Topic(topic)
+	if err != nil {
+		return true // scheduledItem dropped it already if it is gone
+	}
+	return !consumedElsewhere(t, b.cfg.DC) && !t.Order.Standby
 }
 
 // dueRecords reads the level's records from its committed offset and

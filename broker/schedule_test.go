@@ -243,3 +243,35 @@ func TestDueTime(t *testing.T) {
 		})
 	}
 }
+
+// A broker demoted to a standby of its replica set holds the delayed
+// messages it stored as leader: appending them would put records of its
+// own into a copy of its new leader's queue. They are delivered once it
+// leads again, others of the level meanwhile.
+func TestScheduledDeliveryHeldWhileStandby(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.FlushMode = FlushAsync
+	b := openBroker(t, cfg)
+	mustCreate(t, b, "held", 1)
+	mustCreate(t, b, "free", 1)
+	lead := Order{Replication: "async", Term: 1, SetWrites: true}
+	if err := b.SetTopicOrder("held", 0, lead); err != nil {
+		t.Fatal(err)
+	}
+	sendAt(t, b, "held", "h", time.Now().Add(150*time.Millisecond), 0)
+	if err := b.SetTopicOrder("held", 0, Order{Replication: "async", Term: 2, Standby: true}); err != nil {
+		t.Fatal(err)
+	}
+	sendAt(t, b, "free", "f", time.Now().Add(200*time.Millisecond), 0)
+	arrivals(t, b, "free", 1, 3*time.Second) // the level goes on past the held one
+	if n := queueLen(t, b, "held", 0); n != 0 {
+		t.Fatalf("a standby appended %d scheduled records to its copy", n)
+	}
+	if err := b.SetTopicOrder("held", 0, Order{Replication: "async", Term: 3, SetWrites: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := arrivals(t, b, "held", 1, 3*time.Second)
+	if _, ok := got["h"]; !ok {
+		t.Fatalf("held message not delivered once leading: %v", got)
+	}
+}
