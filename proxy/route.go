@@ -15,8 +15,26 @@ import (
 	"github.com/duomq/duomq/nameserver"
 )
 
-// brokersOf returns the brokers hosting topic in dc, sorted by name.
+// brokersOf returns the brokers hosting topic in dc that serve clients,
+// sorted by name: a standby of a replica set serves none (it copies its
+// leader; meta.Slot.Standbys), so it is left out.
 func (p *Proxy) brokersOf(ctx context.Context, topic, dc string) ([]brokerRef, error) {
+	all, err := p.routeBrokers(ctx, topic, dc)
+	if err != nil || len(all) == 0 {
+		return all, err
+	}
+	standby := map[string]bool{}
+	for _, s := range p.meta.Placement(dc) {
+		for _, sb := range s.Standbys {
+			standby[sb.Name] = true
+		}
+	}
+	return slices.DeleteFunc(all, func(b brokerRef) bool { return standby[b.Name] }), nil
+}
+
+// routeBrokers returns every broker the route of topic lists in dc,
+// sorted by name.
+func (p *Proxy) routeBrokers(ctx context.Context, topic, dc string) ([]brokerRef, error) {
 	rc := p.routes[dc]
 	if rc == nil {
 		return nil, errorf(ErrUnavailable, "no nameserver configured for dc %s (proxy config nameservers)", dc)
@@ -39,9 +57,11 @@ func (p *Proxy) brokersOf(ctx context.Context, topic, dc string) ([]brokerRef, e
 	return out, nil
 }
 
-// brokerByName finds a broker by name in dc through the route of topic.
+// brokerByName finds a broker by name in dc through the route of topic,
+// a standby too (a receipt names the broker that handed the message out,
+// which may have been demoted since).
 func (p *Proxy) brokerByName(ctx context.Context, topic, dc, name string) (brokerRef, bool) {
-	bs, err := p.brokersOf(ctx, topic, dc)
+	bs, err := p.routeBrokers(ctx, topic, dc)
 	if err != nil {
 		return brokerRef{}, false
 	}
