@@ -2,7 +2,9 @@ package metasync
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/duomq/duomq/broker"
 	"github.com/duomq/duomq/dr/meta"
@@ -47,5 +49,43 @@ func TestRoleOfAndOrder(t *testing.T) {
 	// follower DCs of a sync topic.
 	if o := (setRole{}).order(broker.Order{Primary: "idc-a"}, true, 2); o.Standby || o.Term != 0 || o.SetWrites || o.SetFollowers != nil || o.MinInSync != 2 {
 		t.Errorf("a broker alone in its set: %+v", o)
+	}
+}
+
+// The keeper admits a standby only once the leader already waits for it
+// (so nothing is acked without it after it is listed), and sends a
+// listed standby whose process restarted out of the list.
+func TestKeeperJudgeAdmitsAfterWaitingAndDropsRestarted(t *testing.T) {
+	b := newBroker(t)
+	k := NewSetKeeper(nil, nil, b, nil)
+	id := broker.StandbyID(b.DC(), "s1")
+	t0 := time.Unix(1000, 0)
+	up := meta.Standby{Name: "s1", Live: true, Alive: meta.Alive{Name: "s1", Started: t0}}
+
+	var c change
+	k.judge(up, false, &c)
+	if !slices.Equal(c.joins, []string{"s1"}) || !slices.Equal(c.in, []string{"s1"}) {
+		t.Fatalf("a caught-up standby was not admitted: %+v", c)
+	}
+	if !b.WaitsForStandby(id) {
+		t.Fatal("admitted before the leader waits for it")
+	}
+
+	c = change{}
+	k.judge(up, true, &c)
+	if len(c.why) != 0 || !slices.Equal(c.in, []string{"s1"}) {
+		t.Fatalf("a listed, unchanged standby: %+v", c)
+	}
+	restarted := up
+	restarted.Alive.Started = t0.Add(time.Minute)
+	c = change{}
+	k.judge(restarted, true, &c)
+	if !slices.Equal(c.leaves, []string{"s1"}) || len(c.in) != 0 || !strings.Contains(strings.Join(c.why, ";"), "restarted") {
+		t.Fatalf("a restarted standby stayed listed: %+v", c)
+	}
+	c = change{}
+	k.judge(meta.Standby{Name: "s1"}, true, &c)
+	if !slices.Equal(c.leaves, []string{"s1"}) || !strings.Contains(strings.Join(c.why, ";"), "liveness record is gone") {
+		t.Fatalf("a standby without liveness record stayed listed: %+v", c)
 	}
 }
