@@ -25,6 +25,7 @@ type topicFlags struct {
 	syncPolicy  string
 	retention   time.Duration
 	maxBytes    int64
+	minInSync   int
 }
 
 func (f *topicFlags) register(cmd *cobra.Command, create bool) {
@@ -34,6 +35,9 @@ func (f *topicFlags) register(cmd *cobra.Command, create bool) {
 	fl.StringVar(&f.syncPolicy, "sync-policy", "", "replication sync only: while a follower DC is out of the in-sync set, sends fail (fail, the default) or are acked by the primary DC alone (degrade)")
 	fl.DurationVar(&f.retention, "retention", 0, "how long messages are kept (default 72h)")
 	fl.Int64Var(&f.maxBytes, "max-message-bytes", 0, "largest message body accepted (default 4 MiB)")
+	fl.IntVar(&f.minInSync, "min-in-sync-replicas", 0, fmt.Sprintf("replicated topics: the fewest copies of a message, the leader's included, that must hold it before it is acked "+
+		"(the leader, its in-sync standbys and, with replication sync, each in-sync follower DC); every in-sync copy is still waited for, "+
+		"and below the floor sends are refused at once (default 1, at most %d)", meta.MaxMinInSyncReplicas))
 	if create {
 		fl.BoolVar(&f.ordered, "ordered", false, "ordered topic: one set of queues led by the primary DC")
 		fl.StringVar(&f.primary, "primary", "", "home DC of an ordered topic")
@@ -44,13 +48,13 @@ func (f *topicFlags) register(cmd *cobra.Command, create bool) {
 func topicCreate(g *globalFlags) *cobra.Command {
 	var f topicFlags
 	cmd := &cobra.Command{
-		Use:   "create NAME --queues N [--ordered --primary DC] [--replication none|async|sync] [--sync-policy fail|degrade]",
+		Use:   "create NAME --queues N [--ordered --primary DC] [--replication none|async|sync] [--sync-policy fail|degrade] [--min-in-sync-replicas N]",
 		Short: "Create a topic",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t := meta.Topic{Name: args[0], Queues: f.queues, Ordered: f.ordered, Primary: f.primary,
 				Replication: meta.Replication(f.replication), SyncPolicy: meta.SyncPolicy(f.syncPolicy),
-				RetentionAge: f.retention, MaxMessageBytes: f.maxBytes}
+				RetentionAge: f.retention, MaxMessageBytes: f.maxBytes, MinInSyncReplicas: f.minInSync}
 			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
 				if _, err := s.CreateTopic(ctx, t); err != nil {
 					return err
@@ -66,7 +70,7 @@ func topicCreate(g *globalFlags) *cobra.Command {
 func topicUpdate(g *globalFlags) *cobra.Command {
 	var f topicFlags
 	cmd := &cobra.Command{
-		Use:   "update NAME [--queues N] [--replication R] [--sync-policy P] [--retention D] [--max-message-bytes B]",
+		Use:   "update NAME [--queues N] [--replication R] [--sync-policy P] [--retention D] [--max-message-bytes B] [--min-in-sync-replicas N]",
 		Short: "Change a topic (its primary moves only by switchover)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -93,6 +97,9 @@ func topicUpdate(g *globalFlags) *cobra.Command {
 				}
 				if fl.Changed("max-message-bytes") {
 					t.MaxMessageBytes = f.maxBytes
+				}
+				if fl.Changed("min-in-sync-replicas") {
+					t.MinInSyncReplicas = f.minInSync
 				}
 				if _, err := s.UpdateTopic(ctx, t, rev); err != nil {
 					return err
@@ -134,8 +141,9 @@ func topicList(g *globalFlags) *cobra.Command {
 					return err
 				}
 				rows := make([][]string, 0, len(ts))
-				for _, t := range ts {
-					rows = append(rows, topicRow(t))
+				for i, t := range ts {
+					ts[i] = shownTopic(t)
+					rows = append(rows, topicRow(ts[i]))
 				}
 				return g.print(cmd.OutOrStdout(), ts, topicHeader, rows)
 			})
@@ -143,11 +151,19 @@ func topicList(g *globalFlags) *cobra.Command {
 	}
 }
 
-var topicHeader = []string{"NAME", "ORDERED", "QUEUES", "PRIMARY", "REPLICATION", "SYNC-POLICY", "RETENTION", "MAX-MESSAGE-BYTES"}
+var topicHeader = []string{"NAME", "ORDERED", "QUEUES", "PRIMARY", "REPLICATION", "SYNC-POLICY", "MIN-IN-SYNC", "RETENTION", "MAX-MESSAGE-BYTES"}
 
 func topicRow(t meta.Topic) []string {
 	return []string{t.Name, strconv.FormatBool(t.Ordered), strconv.Itoa(t.Queues), dash(t.Primary), string(t.Replication),
-		dash(string(t.SyncPolicy)), t.RetentionAge.String(), strconv.FormatInt(t.MaxMessageBytes, 10)}
+		dash(string(t.SyncPolicy)), strconv.Itoa(t.MinInSyncReplicas), t.RetentionAge.String(), strconv.FormatInt(t.MaxMessageBytes, 10)}
+}
+
+// shownTopic fills in the default a topic record leaves implicit, so that
+// the table and the JSON both say what the brokers apply: a
+// min_in_sync_replicas of 0 (not set) means 1, the leader's copy alone.
+func shownTopic(t meta.Topic) meta.Topic {
+	t.MinInSyncReplicas = max(t.MinInSyncReplicas, 1)
+	return t
 }
 
 func dash(s string) string {
@@ -181,6 +197,7 @@ func describeTopic(ctx context.Context, cmd *cobra.Command, g *globalFlags, s *m
 	if err != nil {
 		return err
 	}
+	t = shownTopic(t)
 	v := topicView{Topic: t}
 	header, row := topicHeader, topicRow(t)
 	if t.Ordered {
