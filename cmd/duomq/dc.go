@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/duomq/duomq/dr/controller"
 	"github.com/duomq/duomq/dr/meta"
 )
 
@@ -168,4 +170,41 @@ func dcForgetBroker(g *globalFlags) *cobra.Command {
 			})
 		},
 	}
+}
+
+// leaderState says whether a replica set's leader serves its queues:
+// live, down, or no-leader for a set of several brokers without a leader
+// record naming one of them (none of them serves).
+func leaderState(rs controller.ReplicaSetStatus) string {
+	switch {
+	case rs.LeaderLive:
+		return "live"
+	case rs.Term == 0 && len(rs.Standbys) > 0:
+		return "no-leader"
+	}
+	return "down"
+}
+
+// termCell is a set's term, "-" without a leader record.
+func termCell(term uint64) string {
+	if term == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(term, 10)
+}
+
+// standbysCell lists standbys as name(live|down,in-sync|out-of-sync).
+func standbysCell(ss []controller.StandbyStatus) string {
+	cells := make([]string, len(ss))
+	for i, s := range ss {
+		live, sync := "down", "out-of-sync"
+		if s.Live {
+			live = "live"
+		}
+		if s.InSync {
+			sync = "in-sync"
+		}
+		cells[i] = s.Name + "(" + live + "," + sync + ")"
+	}
+	return dash(strings.Join(cells, " "))
 }

@@ -393,6 +393,7 @@ func printStatus(out io.Writer, st controller.Status) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.Name, d.State, yesNo(d.Down), len(d.Alive), d.Proxies,
 			dash(strings.Join(d.Unhealthy, "; ")), dash(strings.Join(bs, ",")))
 	}
+	printReplicaSets(w, st.DCs)
 	fmt.Fprintf(w, "\nTRAFFIC\t%s\n", trafficLine(st.Traffic.Weights, st.Traffic.BlockedDCs))
 	fmt.Fprintln(w, "\nTOPIC\tPRIMARY\tHOME\tEPOCH\tBLOCKED\tREPLICATION\tOUT-OF-SYNC\tMAX-LAG")
 	for _, o := range st.Ordered {
@@ -428,6 +429,24 @@ func printStatus(out io.Writer, st controller.Status) error {
 		fmt.Fprintln(w)
 	}
 	return w.Flush()
+}
+
+// printReplicaSets writes a line per replica set of more than one broker
+// (a broker alone in its set is in the DC line already), none without.
+func printReplicaSets(w io.Writer, dcs []controller.DCStatus) {
+	header := "\nREPLICA-SET\tDC\tLEADER\tSTATE\tTERM\tSTANDBYS"
+	for _, d := range dcs {
+		for _, rs := range d.ReplicaSets {
+			if len(rs.Standbys) == 0 {
+				continue
+			}
+			if header != "" {
+				fmt.Fprintln(w, header)
+				header = ""
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", rs.Set, d.Name, rs.Leader, leaderState(rs), termCell(rs.Term), standbysCell(rs.Standbys))
+		}
+	}
 }
 
 func yesNo(b bool) string {

@@ -202,6 +202,34 @@ func TestTrafficCommandErrors(t *testing.T) {
 	}
 }
 
+// `duomq status` prints a line per replica set of more than one broker,
+// none for brokers alone in their sets (the DC line lists them).
+func TestStatusPrintsReplicaSets(t *testing.T) {
+	alone := controller.ReplicaSetStatus{Set: "broker-b-0", Leader: "broker-b-0", LeaderLive: true, Standbys: []controller.StandbyStatus{}}
+	st := controller.Status{DCs: []controller.DCStatus{
+		{Name: "idc-a", State: meta.DCActive, ReplicaSets: []controller.ReplicaSetStatus{
+			{Set: "set-0", Leader: "broker-a-1", LeaderLive: true, Term: 2, Standbys: []controller.StandbyStatus{{Name: "broker-a-0", Live: true}}},
+			{Set: "set-1", Leader: "broker-a-2", Standbys: []controller.StandbyStatus{{Name: "broker-a-3", Live: true}}},
+		}},
+		{Name: "idc-b", State: meta.DCActive, ReplicaSets: []controller.ReplicaSetStatus{alone}},
+	}}
+	var out strings.Builder
+	if err := printStatus(&out, st); err != nil {
+		t.Fatal(err)
+	}
+	if !regexpLine(out.String(), `REPLICA-SET\s+DC\s+LEADER\s+STATE\s+TERM\s+STANDBYS`) ||
+		!regexpLine(out.String(), `set-0\s+idc-a\s+broker-a-1\s+live\s+2\s+broker-a-0\(live,out-of-sync\)`) ||
+		!regexpLine(out.String(), `set-1\s+idc-a\s+broker-a-2\s+no-leader\s+-\s+broker-a-3\(live,out-of-sync\)`) ||
+		strings.Contains(out.String(), "broker-b-0") {
+		t.Fatalf("status:\n%s", out.String())
+	}
+	st.DCs = st.DCs[1:]
+	out.Reset()
+	if err := printStatus(&out, st); err != nil || strings.Contains(out.String(), "REPLICA-SET") {
+		t.Fatalf("status without a replica set of several brokers: %v\n%s", err, out.String())
+	}
+}
+
 // regexpLine reports whether some line of out matches re.
 func regexpLine(out, re string) bool {
 	return regexp.MustCompile(`(?m)^` + re).MatchString(out)

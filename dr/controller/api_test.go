@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/duomq/duomq/dr/controller"
 	"github.com/duomq/duomq/dr/meta"
+	"github.com/duomq/duomq/internal/etcdtest"
 )
 
 func TestControllerAPI(t *testing.T) {
@@ -347,6 +349,13 @@ func apiSwitchoverStatusAuditAndTraffic(t *testing.T, e *env) {
 	}
 	a.setQueues(dcA, 10, 20, 30, 45)
 	a.brokers.SetOutOfSync(addr(dcB, "b1"), topic, "idc-c")
+	a.downReplicaSet("idc-d", "set-d", "d0", "d1")
+	etcdtest.Eventually(t, wait, func() bool {
+		st, err := a.c.Status(a.ctx())
+		return err == nil && slices.ContainsFunc(st.DCs, func(d controller.DCStatus) bool {
+			return d.Name == "idc-d" && len(d.ReplicaSets) == 1 && len(d.Alive) == 0
+		})
+	}, "the status does not show idc-d's replica set")
 
 	status, _, body = call(t, a.srv.URL, "GET", "/v1/status", bearer, "")
 	var st controller.Status
@@ -379,6 +388,19 @@ func apiSwitchoverStatusAuditAndTraffic(t *testing.T, e *env) {
 	}
 	if len(dcs[dcA].Alive) != 2 || len(dcs["idc-d"].Alive) != 0 || dcs["idc-d"].DownSince.IsZero() || dcs["idc-c"].State != meta.DCDown || dcs[dcB].Down {
 		t.Fatalf("dcs %+v", st.DCs)
+	}
+	// Every slot of the placement is a replica set: idc-a's brokers are
+	// alone in theirs; idc-d's set of two, both down now, was led by d0
+	// in term 1 with d1 in sync.
+	alone := func(b string) controller.ReplicaSetStatus {
+		return controller.ReplicaSetStatus{Set: b, Leader: b, LeaderLive: true, Standbys: []controller.StandbyStatus{}}
+	}
+	if got, want := dcs[dcA].ReplicaSets, []controller.ReplicaSetStatus{alone("b0"), alone("b1")}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("idc-a replica sets %+v, want %+v", got, want)
+	}
+	want := []controller.ReplicaSetStatus{{Set: "set-d", Leader: "d0", Term: 1, Standbys: []controller.StandbyStatus{{Name: "d1", InSync: true}}}}
+	if got := dcs["idc-d"].ReplicaSets; !reflect.DeepEqual(got, want) {
+		t.Fatalf("idc-d replica sets %+v, want %+v", got, want)
 	}
 	if len(st.Etcd) != 3 || !st.Etcd[0].Reachable {
 		t.Fatalf("etcd members %+v", st.Etcd)
@@ -457,3 +479,27 @@ func TestControllerAPIRefusesAnEmptyToken(t *testing.T) {
 }
 
 type noBrokers struct{ controller.BrokerOps }
+
+// downReplicaSet registers a replica set of two brokers in dc, leader
+// then standby, writes its leader record with the standby in sync, and
+// stops both (their liveness records go; registrations and record stay).
+func (e *env) downReplicaSet(dc, set, leader, standby string) {
+	e.t.Helper()
+	l, err := e.cli.Grant(e.ctx(), 60)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, b := range []string{leader, standby} {
+		if err := e.store.PutAlive(e.ctx(), l.ID, meta.Alive{Name: b, DC: dc, Address: addr(dc, b), Started: time.Now(), Set: set}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	rec, rev, err := e.store.CreateReplicaSet(e.ctx(), dc, set, leader)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.must(e.store.SetReplicaSetInSync(e.ctx(), rec, rev, []string{standby}, standby+" rejoined: it holds every record appended before the leader began waiting for it"))
+	if _, err := e.cli.Revoke(e.ctx(), l.ID); err != nil {
+		e.t.Fatal(err)
+	}
+}

@@ -1,8 +1,10 @@
 package controller_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -27,7 +29,8 @@ func TestControllerOpenAPIDocumentsEveryRoute(t *testing.T) {
 		Paths    map[string]map[string]map[string]any `yaml:"paths"`
 		Comps    struct {
 			Schemas map[string]struct {
-				Enum []string `yaml:"enum"`
+				Enum       []string       `yaml:"enum"`
+				Properties map[string]any `yaml:"properties"`
 			} `yaml:"schemas"`
 		} `yaml:"components"`
 	}
@@ -78,4 +81,36 @@ func TestControllerOpenAPIDocumentsEveryRoute(t *testing.T) {
 	if len(enum) != len(controller.Reasons()) {
 		t.Errorf("Reason enum has %d values, the server %d", len(enum), len(controller.Reasons()))
 	}
+	// The status schemas list exactly the JSON fields of their Go types.
+	for name, v := range map[string]any{
+		"Status": controller.Status{}, "DCStatus": controller.DCStatus{}, "Alive": meta.Alive{},
+		"ReplicaSetStatus": controller.ReplicaSetStatus{}, "StandbyStatus": controller.StandbyStatus{},
+		"EtcdMember": controller.EtcdMember{}, "OrderedStatus": controller.OrderedStatus{}, "QueueLag": controller.QueueLag{},
+		"ConsumerLag": controller.ConsumerLag{}, "LeaderInfo": controller.LeaderInfo{},
+	} {
+		documented := slices.Sorted(maps.Keys(doc.Comps.Schemas[name].Properties))
+		if fields := jsonFields(reflect.TypeOf(v)); !slices.Equal(documented, fields) {
+			t.Errorf("schema %s documents %v, its Go type has %v", name, documented, fields)
+		}
+	}
+}
+
+// jsonFields returns the JSON field names of a struct type, sorted, with
+// the fields of embedded structs inlined as encoding/json does.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported():
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			out = append(out, jsonFields(f.Type)...)
+		case name == "":
+			out = append(out, f.Name)
+		default:
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

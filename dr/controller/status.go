@@ -40,6 +40,47 @@ type DCStatus struct {
 	// Down is whether the controller counts it down (unhealthy for
 	// down-after, or startup-grace for a DC it never saw healthy).
 	Down bool `json:"down"`
+	// ReplicaSets are the DC's placement slots, sorted by set name: each
+	// replica set of brokers (a broker alone in its set is one too).
+	ReplicaSets []ReplicaSetStatus `json:"replica_sets"`
+}
+
+// ReplicaSetStatus is one replica set of a DC as the placement shows it.
+type ReplicaSetStatus struct {
+	Set string `json:"set"`
+	// Leader is the broker that leads the set's queues; LeaderLive is
+	// whether it serves them (its liveness record is there and, in a set
+	// of several brokers, the set's leader record names it).
+	Leader     string `json:"leader"`
+	LeaderLive bool   `json:"leader_live"`
+	// Term is the set's leadership term; 0 for a broker alone in its set,
+	// and for a set of several brokers without a leader record naming one
+	// of them (not written yet, or naming a forgotten broker): then Leader
+	// is only the member that would write it, and none serves.
+	Term     uint64          `json:"term"`
+	Standbys []StandbyStatus `json:"standbys"`
+}
+
+// StandbyStatus is a standby of a replica set.
+type StandbyStatus struct {
+	Name string `json:"name"`
+	Live bool   `json:"live"`
+	// InSync: the leader counts it as holding every record it acknowledged
+	// (it waits for it on every send; only such a standby is promoted).
+	InSync bool `json:"in_sync"`
+}
+
+// ReplicaSetsOf describes a DC's placement (meta.Slot per replica set).
+func ReplicaSetsOf(slots []meta.Slot) []ReplicaSetStatus {
+	out := make([]ReplicaSetStatus, 0, len(slots))
+	for _, s := range slots {
+		rs := ReplicaSetStatus{Set: s.Set, Leader: s.Name, LeaderLive: s.Live, Term: s.Term, Standbys: []StandbyStatus{}}
+		for _, b := range s.Standbys {
+			rs.Standbys = append(rs.Standbys, StandbyStatus{Name: b.Name, Live: b.Live, InSync: slices.Contains(s.InSync, b.Name)})
+		}
+		out = append(out, rs)
+	}
+	return out
 }
 
 // EtcdMember is one member of the metadata service.
@@ -110,7 +151,8 @@ func (c *Controller) Status(ctx context.Context) (Status, error) {
 	now := c.clock.Now()
 	for _, d := range dcs {
 		h := c.health.get(d.Name)
-		st.DCs = append(st.DCs, DCStatus{Name: d.Name, State: d.State, DCHealth: h, Down: c.isDown(h, now)})
+		st.DCs = append(st.DCs, DCStatus{Name: d.Name, State: d.State, DCHealth: h, Down: c.isDown(h, now),
+			ReplicaSets: ReplicaSetsOf(c.placement(d.Name))})
 	}
 	st.Etcd = c.etcdMembers(ctx)
 	g := &gatherer{c: c, ctx: ctx, states: map[[2]string]*replicaCall{}, sem: make(chan struct{}, maxStatusCalls)}
