@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,8 +17,8 @@ import (
 )
 
 func newDCCommand(g *globalFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "dc", Short: "Data centers: list, describe, register, set state, brokers"}
-	cmd.AddCommand(dcList(g), dcDescribe(g), dcPut(g), dcSetState(g), dcBrokers(g), dcForgetBroker(g))
+	cmd := &cobra.Command{Use: "dc", Short: "Data centers: list, describe, register, set state, brokers, replica sets"}
+	cmd.AddCommand(dcList(g), dcDescribe(g), dcPut(g), dcSetState(g), dcBrokers(g), dcSets(g), dcForgetBroker(g))
 	return cmd
 }
 
@@ -153,6 +156,89 @@ func dcBrokers(g *globalFlags) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&queues, "queues", 8, "queue count of the topic whose placement to show")
 	return cmd
+}
+
+// setView is a replica set of a DC as `duomq dc sets` shows it: the
+// controller status's view plus when and why its leader record last
+// changed (or why a set of several brokers has no leader).
+type setView struct {
+	DC string `json:"dc"`
+	controller.ReplicaSetStatus
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// dcSets lists the replica sets of a DC's placement, or of every DC's: a
+// broker alone in its set (which has no leader record) is a set of one.
+func dcSets(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "sets [DC]",
+		Short: "List the replica sets of a data center, or of every one: leader, term, standbys live and in sync",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s *meta.Store) error {
+				all, _, err := s.ListPlacement(ctx)
+				if err != nil {
+					return err
+				}
+				dcs := slices.Sorted(maps.Keys(all))
+				if len(args) == 1 {
+					if _, ok := all[args[0]]; !ok {
+						if _, _, err := s.GetDC(ctx, args[0]); err != nil {
+							return err
+						}
+					}
+					dcs = args
+				}
+				out := []setView{}
+				for _, dc := range dcs {
+					for _, rs := range controller.ReplicaSetsOf(all[dc]) {
+						v, err := viewSet(ctx, s, dc, rs)
+						if err != nil {
+							return err
+						}
+						out = append(out, v)
+					}
+				}
+				rows := make([][]string, len(out))
+				for i, v := range out {
+					rows[i] = setRow(v)
+				}
+				return g.print(cmd.OutOrStdout(), out, []string{"DC", "SET", "LEADER", "STATE", "TERM", "STANDBYS", "UPDATED-AT", "REASON"}, rows)
+			})
+		},
+	}
+}
+
+// viewSet adds the leader record's time and reason to a set of several
+// brokers. The placement ignores a record whose leader is not a member
+// of the set (forgotten); the reason then says so.
+func viewSet(ctx context.Context, s *meta.Store, dc string, rs controller.ReplicaSetStatus) (setView, error) {
+	v := setView{DC: dc, ReplicaSetStatus: rs}
+	if len(rs.Standbys) == 0 && rs.Term == 0 {
+		return v, nil // a broker alone in its set has no record
+	}
+	rec, _, err := s.GetReplicaSet(ctx, dc, rs.Set)
+	switch {
+	case errors.Is(err, meta.ErrNotFound) && rs.Term == 0:
+		v.Reason = "no leader record yet: " + rs.Leader + ", the set's first member, writes it while it is live"
+		return v, nil
+	case err != nil:
+		return v, err
+	}
+	v.UpdatedAt, v.Reason = rec.UpdatedAt, rec.Reason
+	if rs.Term == 0 {
+		v.Reason = fmt.Sprintf("its leader record (term %d) names %s, which is not a member of the set; last change: %s", rec.Term, rec.Leader, rec.Reason)
+	}
+	return v, nil
+}
+
+func setRow(v setView) []string {
+	updated := "-"
+	if !v.UpdatedAt.IsZero() {
+		updated = v.UpdatedAt.Format(time.RFC3339)
+	}
+	return []string{v.DC, v.Set, v.Leader, leaderState(v.ReplicaSetStatus), termCell(v.Term), standbysCell(v.Standbys), updated, dash(v.Reason)}
 }
 
 func dcForgetBroker(g *globalFlags) *cobra.Command {
