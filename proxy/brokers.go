@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/duomq/duomq/api/brokerpb"
+	"github.com/duomq/duomq/internal/brokerconn"
 	"github.com/duomq/duomq/internal/rpcerr"
 	"github.com/duomq/duomq/internal/wanroute"
 )
@@ -52,7 +53,8 @@ func newBrokerPool(cfg BreakerConfig, dial func(string) (*grpc.ClientConn, error
 	if dial == nil {
 		dial = func(addr string) (*grpc.ClientConn, error) {
 			return grpc.NewClient(wanroute.Rewrite(addr), grpc.WithTransportCredentials(insecure.NewCredentials()),
-				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(128<<20), grpc.MaxCallSendMsgSize(128<<20)))
+				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(128<<20), grpc.MaxCallSendMsgSize(128<<20)),
+				brokerconn.Reconnect())
 		}
 	}
 	return &brokerPool{cfg: cfg, dial: dial, metrics: m, conns: map[string]*grpc.ClientConn{},

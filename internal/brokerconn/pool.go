@@ -4,8 +4,10 @@ package brokerconn
 
 import (
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/duomq/duomq/api/brokerpb"
@@ -23,13 +25,26 @@ type Pool struct {
 	conns map[string]*grpc.ClientConn
 }
 
+// Reconnect is how a connection to a broker that went away tries again:
+// every second at most. gRPC's default backoff grows to two minutes, so a
+// broker restarted after a while (a standby back in its replica set, a
+// DC's brokers after an outage) stayed unreachable long after it served
+// again, and its copies fell behind.
+func Reconnect() grpc.DialOption {
+	return grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+		MinConnectTimeout: 2 * time.Second,
+	})
+}
+
 // New returns a pool dialing with opts (default: plaintext, large
-// messages).
+// messages), and Reconnect's backoff.
 func New(opts ...grpc.DialOption) *Pool {
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes), grpc.MaxCallSendMsgSize(maxRecvBytes))}
 	}
+	opts = append(append([]grpc.DialOption{}, opts...), Reconnect())
 	return &Pool{opts: opts, conns: map[string]*grpc.ClientConn{}}
 }
 
