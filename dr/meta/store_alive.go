@@ -129,7 +129,10 @@ func (s *Store) ListPlacement(ctx context.Context) (map[string][]Slot, int64, er
 
 // ForgetBroker removes a broker's registration, so that it leaves its DC's
 // placement: the queues it held move to the brokers that remain (which do
-// not have their data). It fails while the broker is live.
+// not have their data). It fails while the broker is live, and while its
+// replica set's record names it the leader: the set would be left with
+// no leader that a promotion could replace (a standby in sync takes over
+// when the leader's lease is gone; forget the old leader after that).
 func (s *Store) ForgetBroker(ctx context.Context, dc, name string) (int64, error) {
 	if err := checkName(names.DC, dc); err != nil {
 		return 0, err
@@ -140,16 +143,35 @@ func (s *Store) ForgetBroker(ctx context.Context, dc, name string) (int64, error
 	ctx, cancel := s.reqCtx(ctx)
 	defer cancel()
 	mkey, akey := s.k.abs(KeyMembers+dc+"/"+name), s.k.abs(KeyAlive+dc+"/"+name)
-	resp, err := s.cli.Txn(ctx).If(
+	cmps := []clientv3.Cmp{
 		clientv3.Compare(clientv3.CreateRevision(akey), "=", 0),
 		clientv3.Compare(clientv3.CreateRevision(mkey), ">", 0),
-	).Then(clientv3.OpDelete(mkey)).Else(clientv3.OpGet(akey), clientv3.OpGet(mkey)).Commit()
+	}
+	var m Member
+	if mrev, err := s.getValue(ctx, "forget broker", mkey, &m, nil); err == nil && mrev > 0 && m.Set != "" {
+		var r ReplicaSet
+		rrev, err := s.getValue(ctx, "forget broker", s.k.set(dc, m.Set), &r, nil)
+		if err != nil {
+			return 0, err
+		}
+		if rrev > 0 && r.Leader == name {
+			return 0, errorf(ErrInUse, "broker %s of %s leads replica set %s (term %d, in sync: %v): forgetting it would leave the set without a leader; it is replaced once a standby in sync is promoted (duomq dc sets), then forget it",
+				name, dc, m.Set, r.Term, r.InSync)
+		}
+		cmps = append(cmps, revisionCmp(s.k.set(dc, m.Set), rrev))
+	} else if err != nil {
+		return 0, err
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpDelete(mkey)).Else(clientv3.OpGet(akey), clientv3.OpGet(mkey)).Commit()
 	if err != nil {
 		return 0, s.fail("forget broker", err)
 	}
 	if !resp.Succeeded {
 		if len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
 			return 0, errorf(ErrInUse, "broker %s of %s is live: stop it before forgetting it", name, dc)
+		}
+		if len(resp.Responses[1].GetResponseRange().Kvs) > 0 {
+			return 0, errorf(ErrConflict, "broker %s of %s: its replica set's record changed meanwhile: try again", name, dc)
 		}
 		return 0, errorf(ErrNotFound, "broker %s of %s is not registered", name, dc)
 	}

@@ -124,13 +124,14 @@ type Topic struct {
 	RetentionAge time.Duration
 	// MaxMessageBytes is the largest accepted body (default 4 MiB).
 	MaxMessageBytes int64
-	// MinInSyncReplicas is how many brokers of a queue's replica set, the
-	// leader included, must hold a send before it is acked (1..
-	// MaxMinInSyncReplicas; 0 means 1): sends fail while fewer are in the
-	// set's in-sync list. The leader always waits for every in-sync
-	// standby, so a promoted standby holds every acked message; this is
-	// the floor below which the set stops acking rather than keep fewer
-	// copies. Replication sync adds the other DC's copy on top.
+	// MinInSyncReplicas is the fewest copies of a message, the leader's
+	// included, that must be in sync for a send to be acked (1..
+	// MaxMinInSyncReplicas; 0 means 1): the leader, the in-sync standbys
+	// of its replica set and, for replication sync, each follower DC in
+	// the topic's in-sync set. Every in-sync copy is always waited for
+	// (so a promoted standby holds every acked message); below the floor
+	// sends are refused at once, nothing stored. RocketMQ's 2-3 mode, 2
+	// of 3 with one in the other DC, is replication sync with 2.
 	MinInSyncReplicas int
 }
 
