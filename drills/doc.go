@@ -21,8 +21,9 @@
 // interrupt), drains the consumers and scores the records.
 //
 // Assertions bound the checker's figures (checked when the drill ends) or
-// a metric summed over a site's /metrics endpoints (checked when the step
-// runs). The Report is JSON, a terminal summary and a self-contained HTML
+// a metric aggregated (sum, min or max) over a site's /metrics endpoints
+// (checked when the step runs); a wait can also hold until such a metric
+// bound does. The Report is JSON, a terminal summary and a self-contained HTML
 // page; History keeps reports in the metadata (drills/<id>).
 //
 // Invariant: a drill never leaves a fault behind. Every injected fault is

@@ -38,6 +38,8 @@ func TestParseRefusesBadScenarios(t *testing.T) {
 		{"metric without bound", "name: x\nsteps: [{action: assert, assert: {metric: duomq_broker_sync_followers}}]\n", "needs metric and min or max"},
 		{"metric and figures", "name: x\nsteps: [{action: assert, assert: {metric: up, min: 1, max_lost: 0}}]\n", "not both in one step"},
 		{"bad metric name", "name: x\nsteps: [{action: assert, assert: {metric: 'a-b', min: 1}}]\n", "/steps/0/assert/metric"},
+		{"bad aggregate", "name: x\nsteps: [{action: assert, assert: {metric: up, aggregate: avg, min: 1}}]\n", "/steps/0/assert/aggregate"},
+		{"wait on a metric without bound", "name: x\nsteps: [{action: wait, until: {metric: up, site: idc-a}}]\n", "until: a metric bound needs metric and min or max"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

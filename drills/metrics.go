@@ -14,16 +14,43 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// metricSum is the value of a metric assertion: the sum of the samples of
-// one counter or gauge, over endpoints, whose labels include want.
+// metricSum is the value of a metric assertion: the sum, the smallest and
+// the largest of the samples of one counter or gauge, over endpoints,
+// whose labels include want.
 type metricSum struct {
-	Value     float64
-	Series    int      // samples summed
-	Endpoints int      // endpoints that served the metric
-	Failed    []string // endpoints that could not be scraped
+	Value    float64 // the sum
+	Min, Max float64 // meaningful when Series > 0
+	Series   int     // samples aggregated
+	// Endpoints is how many endpoints served the metric; Failed the
+	// endpoints that could not be scraped.
+	Endpoints int
+	Failed    []string
 }
 
-// scrapeSum scrapes each URL (Prometheus text format) and sums the
+// add aggregates one sample.
+func (s *metricSum) add(v float64) {
+	if s.Series == 0 || v < s.Min {
+		s.Min = v
+	}
+	if s.Series == 0 || v > s.Max {
+		s.Max = v
+	}
+	s.Value += v
+	s.Series++
+}
+
+// of is the aggregate named by a MetricBound (the sum by default).
+func (s metricSum) of(aggregate string) float64 {
+	switch aggregate {
+	case AggregateMin:
+		return s.Min
+	case AggregateMax:
+		return s.Max
+	}
+	return s.Value
+}
+
+// scrapeSum scrapes each URL (Prometheus text format) and aggregates the
 // matching samples of name. Histograms and summaries are refused: bound
 // their _count or _sum through a recording rule instead.
 func scrapeSum(ctx context.Context, hc *http.Client, urls []string, name string, want map[string]string) (metricSum, error) {
@@ -45,15 +72,14 @@ func scrapeSum(ctx context.Context, hc *http.Client, urls []string, name string,
 			}
 			switch fam.GetType() {
 			case dto.MetricType_COUNTER:
-				out.Value += m.GetCounter().GetValue()
+				out.add(m.GetCounter().GetValue())
 			case dto.MetricType_GAUGE:
-				out.Value += m.GetGauge().GetValue()
+				out.add(m.GetGauge().GetValue())
 			case dto.MetricType_UNTYPED:
-				out.Value += m.GetUntyped().GetValue()
+				out.add(m.GetUntyped().GetValue())
 			default:
 				return out, fmt.Errorf("metric %s is a %s: assert on a counter or a gauge", name, strings.ToLower(fam.GetType().String()))
 			}
-			out.Series++
 		}
 	}
 	return out, nil
@@ -111,10 +137,13 @@ func describeMetric(name string, labels map[string]string) string {
 	return name + "{" + strings.Join(parts, ",") + "}"
 }
 
-// checkMetric evaluates a metric assertion now, against the metrics
+// checkMetric evaluates a metric bound now, against the metrics
 // endpoints of its site (every site when none is named).
-func (r *drillRun) checkMetric(ctx context.Context, a Assertion) (AssertionResult, error) {
+func (r *drillRun) checkMetric(ctx context.Context, a MetricBound) (AssertionResult, error) {
 	what := describeMetric(a.Metric, a.Labels)
+	if a.Aggregate != "" && a.Aggregate != AggregateSum {
+		what = a.Aggregate + " of " + what
+	}
 	var urls []string
 	if a.Site != "" {
 		site, ok := r.f.Sites[a.Site]
@@ -140,8 +169,9 @@ func (r *drillRun) checkMetric(ctx context.Context, a Assertion) (AssertionResul
 	case sum.Series == 0:
 		res.Got = fmt.Sprintf("no such series (%d of %d endpoints answered)", len(urls)-len(sum.Failed), len(urls))
 	default:
-		res.Got = model.SampleValue(sum.Value).String()
-		res.Pass = (a.Min == nil || sum.Value >= *a.Min) && (a.Max == nil || sum.Value <= *a.Max)
+		v := sum.of(a.Aggregate)
+		res.Got = model.SampleValue(v).String()
+		res.Pass = (a.Min == nil || v >= *a.Min) && (a.Max == nil || v <= *a.Max)
 	}
 	return res, nil
 }

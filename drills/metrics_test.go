@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -48,6 +49,10 @@ func TestScrapeSum(t *testing.T) {
 	if err != nil || sum.Value != 3 || len(sum.Failed) != 1 {
 		t.Fatalf("counter with one endpoint down: %+v, %v", sum, err)
 	}
+	sum, err = scrapeSum(ctx, http.DefaultClient, []string{a, b}, "duomq_broker_sync_followers", nil)
+	if err != nil || sum.of(AggregateMin) != 0 || sum.of(AggregateMax) != 1 || sum.of("") != 2 {
+		t.Fatalf("all topics: min %v, max %v, sum %v (%v); want 0, 1, 2", sum.Min, sum.Max, sum.Value, err)
+	}
 	if _, err := scrapeSum(ctx, http.DefaultClient, []string{a}, "duomq_test_duration_seconds", nil); err == nil || !strings.Contains(err.Error(), "histogram") {
 		t.Fatalf("histogram: err %v, want a refusal naming the type", err)
 	}
@@ -59,14 +64,14 @@ func TestCheckMetric(t *testing.T) {
 	one, three := 1.0, 3.0
 	tests := []struct {
 		name string
-		a    Assertion
+		a    MetricBound
 		pass bool
 		got  string
 	}{
-		{"within", Assertion{Metric: "duomq_broker_sync_followers", Labels: map[string]string{"topic": "orders"}, Site: "idc-a", Min: &one}, true, "2"},
-		{"over the max", Assertion{Metric: "duomq_broker_sync_followers", Site: "idc-a", Min: &three}, false, "2"},
-		{"every site", Assertion{Metric: "duomq_broker_sync_followers", Max: &three}, true, "2"},
-		{"no such series", Assertion{Metric: "duomq_broker_sync_followers", Labels: map[string]string{"topic": "nope"}, Min: &one}, false, "no such series"},
+		{"within", MetricBound{Metric: "duomq_broker_sync_followers", Labels: map[string]string{"topic": "orders"}, Site: "idc-a", Min: &one}, true, "2"},
+		{"over the max", MetricBound{Metric: "duomq_broker_sync_followers", Site: "idc-a", Min: &three}, false, "2"},
+		{"every site", MetricBound{Metric: "duomq_broker_sync_followers", Max: &three}, true, "2"},
+		{"no such series", MetricBound{Metric: "duomq_broker_sync_followers", Labels: map[string]string{"topic": "nope"}, Min: &one}, false, "no such series"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,10 +81,57 @@ func TestCheckMetric(t *testing.T) {
 			}
 		})
 	}
-	if _, err := r.checkMetric(context.Background(), Assertion{Metric: "x", Site: "idc-b", Min: &one}); err == nil {
+	if _, err := r.checkMetric(context.Background(), MetricBound{Metric: "x", Site: "idc-b", Min: &one}); err == nil {
 		t.Fatal("a site with no metrics endpoint: no error")
 	}
-	if _, err := r.checkMetric(context.Background(), Assertion{Metric: "x", Site: "idc-z", Min: &one}); err == nil {
+	if _, err := r.checkMetric(context.Background(), MetricBound{Metric: "x", Site: "idc-z", Min: &one}); err == nil {
 		t.Fatal("an unknown site: no error")
+	}
+}
+
+// A metric bound aggregates the samples of every endpoint of the site:
+// their sum by default, or the smallest or largest, as the brokers'
+// per-topic epochs need.
+func TestCheckMetricAggregates(t *testing.T) {
+	a := metricsServer(t, map[string]float64{"orders": 1})
+	b := metricsServer(t, map[string]float64{"orders": 2, "payments": 4})
+	r := &drillRun{f: clusterfile.File{Sites: map[string]clusterfile.Site{"idc-a": {Metrics: []string{a, b}}}}}
+	two := 2.0
+	tests := []struct {
+		aggregate string
+		labels    map[string]string
+		pass      bool
+		what, got string
+	}{
+		{"", nil, true, "duomq_broker_sync_followers in idc-a", "7"},
+		{AggregateSum, map[string]string{"topic": "orders"}, true, "duomq_broker_sync_followers{topic=\"orders\"} in idc-a", "3"},
+		{AggregateMin, map[string]string{"topic": "orders"}, false, "min of duomq_broker_sync_followers{topic=\"orders\"} in idc-a", "1"},
+		{AggregateMax, map[string]string{"topic": "orders"}, true, "max of duomq_broker_sync_followers{topic=\"orders\"} in idc-a", "2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.aggregate, func(t *testing.T) {
+			res, err := r.checkMetric(context.Background(), MetricBound{Metric: "duomq_broker_sync_followers", Labels: tt.labels, Site: "idc-a", Aggregate: tt.aggregate, Min: &two})
+			if err != nil || res.Pass != tt.pass || res.What != tt.what || res.Got != tt.got {
+				t.Fatalf("%+v, %v; want %q = %s, pass=%v", res, err, tt.what, tt.got, tt.pass)
+			}
+		})
+	}
+}
+
+// A wait on a metric holds once the bound does, and says what it saw
+// until then.
+func TestWaitConditionOnAMetric(t *testing.T) {
+	url := metricsServer(t, map[string]float64{"orders": 1})
+	r := &drillRun{f: clusterfile.File{Sites: map[string]clusterfile.Site{"idc-a": {Metrics: []string{url}}}}}
+	one, two := 1.0, 2.0
+	ok, why := r.holds(context.Background(), Condition{MetricBound: MetricBound{Metric: "duomq_broker_sync_followers", Site: "idc-a", Min: &two}}, time.Now())
+	if ok || !strings.Contains(why, "= 1 (want >= 2)") {
+		t.Fatalf("held=%v (%s); want not held, saying the value", ok, why)
+	}
+	if ok, why := r.holds(context.Background(), Condition{MetricBound: MetricBound{Metric: "duomq_broker_sync_followers", Site: "idc-a", Min: &one}}, time.Now()); !ok {
+		t.Fatalf("not held: %s", why)
+	}
+	if ok, _ := r.holds(context.Background(), Condition{MetricBound: MetricBound{Metric: "duomq_no_such_metric", Site: "idc-a", Min: &one}}, time.Now()); ok {
+		t.Fatal("a metric no endpoint serves held")
 	}
 }

@@ -678,7 +678,7 @@ func (r *drillRun) controller(ctx context.Context, path string, body any) (strin
 // assertMetric checks a metric assertion now and keeps its result for the
 // report; a metric that cannot be read is the step's error.
 func (r *drillRun) assertMetric(ctx context.Context, a Assertion) (string, error) {
-	res, err := r.checkMetric(ctx, a)
+	res, err := r.checkMetric(ctx, a.MetricBound)
 	if err != nil {
 		return "", err
 	}

@@ -103,9 +103,10 @@ type Step struct {
 	For Duration `json:"for,omitempty"`
 	// Until (wait): the condition that ends the wait.
 	Until *Condition `json:"until,omitempty"`
-	// Component (kill-, restart-, pause-, resume-component): controller,
-	// replicator (local topology) or any container of a Compose site.
-	// Site may then be "leader": the controller leader's site.
+	// Component (kill-, restart-, pause-, resume-component): core,
+	// controller, replicator or a broker with standbys (local topology),
+	// or any container of a Compose site. Site may then be "leader": the
+	// controller leader's site.
 	Component string `json:"component,omitempty"`
 	// Delay (wan-latency): the round trip added between Site and To
 	// (0 removes it).
@@ -153,6 +154,10 @@ type Condition struct {
 	LeaderNotIn string `json:"leader_not_in,omitempty"`
 	// Topic narrows ReplicationLagBelow.
 	Topic string `json:"topic,omitempty"`
+	// MetricBound (metric, labels, site, aggregate, min, max): the metric
+	// is within its bounds, as a metric assertion checks it. A series
+	// that no endpoint serves yet does not hold.
+	MetricBound
 }
 
 // Assertion bounds either the checker's figures of one class (all
@@ -167,27 +172,60 @@ type Assertion struct {
 	MaxSendRTO    *Duration `json:"max_send_rto,omitempty"`
 	MinAcked      *int      `json:"min_acked,omitempty"`
 
-	// Metric names a counter or gauge: the step sums its samples whose
-	// labels include Labels over every /metrics endpoint of Site (every
-	// site when empty) and checks the sum against Min and Max. A metric
-	// that no endpoint serves fails the assertion.
-	Metric string            `json:"metric,omitempty"`
-	Labels map[string]string `json:"labels,omitempty"`
-	Site   string            `json:"site,omitempty"`
-	Min    *float64          `json:"min,omitempty"`
-	Max    *float64          `json:"max,omitempty"`
+	MetricBound
+}
+
+// MetricBound bounds a metric of the system. Metric names a counter or
+// gauge; its samples whose labels include Labels, over every /metrics
+// endpoint of Site (every site when empty), are aggregated (Aggregate:
+// sum, the default, or min or max) and the result is checked against Min
+// and Max. A metric that no endpoint serves is out of bounds.
+type MetricBound struct {
+	Metric    string            `json:"metric,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Site      string            `json:"site,omitempty"`
+	Aggregate string            `json:"aggregate,omitempty"`
+	Min       *float64          `json:"min,omitempty"`
+	Max       *float64          `json:"max,omitempty"`
+}
+
+// Aggregations of a MetricBound's samples.
+const (
+	AggregateSum = "sum"
+	AggregateMin = "min"
+	AggregateMax = "max"
+)
+
+// set reports whether any field of the bound is set.
+func (m MetricBound) set() bool {
+	return m.Metric != "" || len(m.Labels) > 0 || m.Site != "" || m.Aggregate != "" || m.Min != nil || m.Max != nil
+}
+
+// validate checks a bound that is set.
+func (m MetricBound) validate() error {
+	switch m.Aggregate {
+	case "", AggregateSum, AggregateMin, AggregateMax:
+	default:
+		return fmt.Errorf("aggregate %q: use sum, min or max", m.Aggregate)
+	}
+	if m.Metric == "" || (m.Min == nil && m.Max == nil) {
+		return errors.New("a metric bound needs metric and min or max")
+	}
+	return nil
 }
 
 // validate checks that the assertion is one kind or the other.
 func (a *Assertion) validate() error {
 	figures := a.Class != "" || a.MaxLost != nil || a.MaxDuplicates != nil || a.MaxReordered != nil || a.MaxSendRTO != nil || a.MinAcked != nil
-	metric := a.Metric != "" || len(a.Labels) > 0 || a.Site != "" || a.Min != nil || a.Max != nil
+	metric := a.MetricBound.set()
 	switch {
 	case figures && metric:
 		return errors.New("assert: bounds on the checker's figures or on a metric, not both in one step")
-	case metric && (a.Metric == "" || (a.Min == nil && a.Max == nil)):
-		return errors.New("assert: a metric assertion needs metric and min or max")
-	case !figures && !metric:
+	case metric:
+		if err := a.MetricBound.validate(); err != nil {
+			return errors.New("assert: " + err.Error())
+		}
+	case !figures:
 		return errors.New("assert: no bound")
 	}
 	return nil
@@ -324,8 +362,13 @@ func (c *Condition) validate() error {
 	if (c.DCDown != nil || c.DCState != "") != (c.DC != "") {
 		return errors.New("until: dc goes with dc_down or dc_state")
 	}
-	if c.ReplicationLagBelow == nil && c.TopicWritable == "" && c.DC == "" && c.Transition == "" && c.LeaderNotIn == "" {
-		return errors.New("until: needs replication_lag_below, topic_writable, dc (with dc_down or dc_state), transition or leader_not_in")
+	if c.ReplicationLagBelow == nil && c.TopicWritable == "" && c.DC == "" && c.Transition == "" && c.LeaderNotIn == "" && !c.MetricBound.set() {
+		return errors.New("until: needs replication_lag_below, topic_writable, dc (with dc_down or dc_state), transition, leader_not_in or metric")
+	}
+	if c.MetricBound.set() {
+		if err := c.MetricBound.validate(); err != nil {
+			return errors.New("until: " + err.Error())
+		}
 	}
 	if c.Transition != "" && c.Transition != "in-progress" && c.Transition != "none" {
 		return fmt.Errorf("until: transition %q: use in-progress or none", c.Transition)

@@ -73,6 +73,15 @@ func (r *drillRun) holds(ctx context.Context, c Condition, began time.Time) (boo
 			return false, why
 		}
 	}
+	if c.MetricBound.set() {
+		res, err := r.checkMetric(mctx, c.MetricBound)
+		switch {
+		case err != nil:
+			return false, err.Error()
+		case !res.Pass:
+			return false, fmt.Sprintf("%s = %s (want %s)", res.What, res.Got, res.Want)
+		}
+	}
 	if c.ReplicationLagBelow == nil && c.DC == "" {
 		return true, ""
 	}
@@ -156,6 +165,16 @@ func (c Condition) String() string {
 	}
 	if c.LeaderNotIn != "" {
 		parts = append(parts, "leader not in "+c.LeaderNotIn)
+	}
+	if c.Metric != "" {
+		m := describeMetric(c.Metric, c.Labels)
+		if c.Aggregate != "" && c.Aggregate != AggregateSum {
+			m = c.Aggregate + " of " + m
+		}
+		if c.Site != "" {
+			m += " in " + c.Site
+		}
+		parts = append(parts, m+" "+bounds(c.Min, c.Max))
 	}
 	return strings.Join(parts, ", ")
 }
