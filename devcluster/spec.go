@@ -73,9 +73,12 @@ type Options struct {
 	// sites (Supervisor.SetWANLatency). Not with Netns.
 	WAN bool
 	// Standbys makes each of a DC's BrokersPerDC placement slots a replica
-	// set of two brokers (the first leads, the second is its standby),
-	// and runs every broker in its own process, a component named after
-	// it, so a drill can kill one broker (first run of a directory only).
+	// set of two brokers (set-<x>-<i>: broker-<x>-<2i> and the next), and
+	// runs every broker in its own process, a component named after it,
+	// so a drill can kill one broker (first run of a directory only).
+	// Which member leads is not fixed: the processes start together and
+	// the first to register creates the set's leader record; a drill
+	// names the leader by its set (drills.Step.ReplicaSet).
 	Standbys bool
 }
 

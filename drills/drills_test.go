@@ -40,6 +40,8 @@ func TestParseRefusesBadScenarios(t *testing.T) {
 		{"bad metric name", "name: x\nsteps: [{action: assert, assert: {metric: 'a-b', min: 1}}]\n", "/steps/0/assert/metric"},
 		{"bad aggregate", "name: x\nsteps: [{action: assert, assert: {metric: up, aggregate: avg, min: 1}}]\n", "/steps/0/assert/aggregate"},
 		{"wait on a metric without bound", "name: x\nsteps: [{action: wait, until: {metric: up, site: idc-a}}]\n", "until: a metric bound needs metric and min or max"},
+		{"component and replica set", "name: x\nsteps: [{action: kill-component, site: idc-a, component: core, replica_set: set-a-0}]\n", "component or replica_set, not both"},
+		{"replica set of the leader's site", "name: x\nsteps: [{action: kill-component, site: leader, replica_set: set-a-0}]\n", "the DC of the replica set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,9 +22,9 @@ type Faults interface {
 	// RestartSite starts a killed site again and returns when it is ready.
 	RestartSite(ctx context.Context, site string) (string, error)
 	// KillComponent kills one component of a site (SIGKILL): "controller",
-	// "replicator" or "core" (the local topology: the core process holds
-	// the etcd member, nameserver, brokers and proxy), or a container name
-	// of a Compose site.
+	// "replicator", "core" (the local topology: the core process holds
+	// the etcd member, nameserver, brokers and proxy) or, with standbys, a
+	// broker by name; or a container name of a Compose site.
 	KillComponent(ctx context.Context, site, component string) (string, error)
 	// RestartComponent starts a killed component again.
 	RestartComponent(ctx context.Context, site, component string) (string, error)

@@ -158,6 +158,7 @@ func describe(s Step) string {
 	add("site", s.Site)
 	add("from", strings.Join(s.From, ","))
 	add("component", s.Component)
+	add("replica_set", s.ReplicaSet)
 	if s.Delay > 0 {
 		add("delay", time.Duration(s.Delay).String())
 	}

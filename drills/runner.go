@@ -61,6 +61,9 @@ type drillRun struct {
 	mu sync.Mutex
 	// leaderSite is the site a component step with site "leader" acted on.
 	leaderSite string
+	// setBroker is, by site/replica set, the broker a kill- or
+	// pause-component step of the set acted on (guarded by mu).
+	setBroker map[string]string
 	// loadEnded is when the producers stopped.
 	loadEnded time.Time
 	step      atomic.Value // string: the step running now (progress)
@@ -96,7 +99,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Report, error) {
 	if o.Drain <= 0 {
 		o.Drain = 45 * time.Second
 	}
-	r := &drillRun{s: s, o: o, rec: &recorder{}, open: map[string]*openFault{}, rep: &Report{Version: ReportVersion, Scenario: s.Name}}
+	r := &drillRun{s: s, o: o, rec: &recorder{}, open: map[string]*openFault{}, setBroker: map[string]string{}, rep: &Report{Version: ReportVersion, Scenario: s.Name}}
 	stop, err := r.topology(ctx)
 	if err != nil {
 		return nil, err
@@ -497,26 +500,59 @@ func (r *drillRun) faultStep(ctx context.Context, st Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key := "component " + site + "/" + st.Component
+	comp, err := r.componentName(ctx, st, site)
+	if err != nil {
+		return "", err
+	}
+	key := "component " + site + "/" + comp
 	switch st.Action {
 	case "kill-component":
-		return r.inject(ctx, key, "kill "+st.Component+" of "+site,
-			func(ctx context.Context) (string, error) { return f.KillComponent(ctx, site, st.Component) },
+		return r.inject(ctx, key, "kill "+comp+" of "+site,
+			func(ctx context.Context) (string, error) { return f.KillComponent(ctx, site, comp) },
 			func(ctx context.Context) (string, error) {
-				return r.reloading(f.RestartComponent(ctx, site, st.Component))
+				return r.reloading(f.RestartComponent(ctx, site, comp))
 			})
 	case "restart-component":
 		return r.undo(ctx, key, func(ctx context.Context) (string, error) {
-			return r.reloading(f.RestartComponent(ctx, site, st.Component))
+			return r.reloading(f.RestartComponent(ctx, site, comp))
 		})
 	case "pause-component":
-		return r.inject(ctx, key, "pause "+st.Component+" of "+site,
-			func(ctx context.Context) (string, error) { return f.PauseComponent(ctx, site, st.Component) },
-			func(ctx context.Context) (string, error) { return f.ResumeComponent(ctx, site, st.Component) })
+		return r.inject(ctx, key, "pause "+comp+" of "+site,
+			func(ctx context.Context) (string, error) { return f.PauseComponent(ctx, site, comp) },
+			func(ctx context.Context) (string, error) { return f.ResumeComponent(ctx, site, comp) })
 	case "resume-component":
-		return r.undo(ctx, key, func(ctx context.Context) (string, error) { return f.ResumeComponent(ctx, site, st.Component) })
+		return r.undo(ctx, key, func(ctx context.Context) (string, error) { return f.ResumeComponent(ctx, site, comp) })
 	}
 	return "", fmt.Errorf("unknown action %q", st.Action)
+}
+
+// componentName resolves a component step's component: Component, or
+// for ReplicaSet the broker that leads the set now (kill, pause) or the
+// one the last kill or pause of the set acted on (restart, resume).
+func (r *drillRun) componentName(ctx context.Context, st Step, site string) (string, error) {
+	if st.ReplicaSet == "" {
+		return st.Component, nil
+	}
+	key := site + "/" + st.ReplicaSet
+	if st.Action == "restart-component" || st.Action == "resume-component" {
+		r.mu.Lock()
+		b, ok := r.setBroker[key]
+		r.mu.Unlock()
+		if !ok {
+			return "", fmt.Errorf("replica set %s of %s: no earlier kill- or pause-component step acted on it", st.ReplicaSet, site)
+		}
+		return b, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rs, _, err := r.store.GetReplicaSet(ctx, site, st.ReplicaSet)
+	if err != nil {
+		return "", fmt.Errorf("finding the leader of replica set %s of %s: %w", st.ReplicaSet, site, err)
+	}
+	r.mu.Lock()
+	r.setBroker[key] = rs.Leader
+	r.mu.Unlock()
+	return rs.Leader, nil
 }
 
 func pairKey(a, b string) string {

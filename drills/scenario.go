@@ -108,6 +108,13 @@ type Step struct {
 	// or any container of a Compose site. Site may then be "leader": the
 	// controller leader's site.
 	Component string `json:"component,omitempty"`
+	// ReplicaSet (kill-, restart-, pause-, resume-component, instead of
+	// Component): the broker that leads this replica set of Site's DC,
+	// read from its leader record when the kill or pause runs (which
+	// member leads depends on which registered first, and on earlier
+	// promotions); restart and resume act on the broker the last kill or
+	// pause of the set acted on.
+	ReplicaSet string `json:"replica_set,omitempty"`
 	// Delay (wan-latency): the round trip added between Site and To
 	// (0 removes it).
 	Delay Duration `json:"delay,omitempty"`
@@ -355,7 +362,13 @@ var actions = map[string]func(Step) error{
 }
 
 func siteAndComponent(s Step) error {
-	return need(s.Site != "" && s.Component != "", "site (or leader) and component")
+	if s.ReplicaSet != "" {
+		if s.Component != "" {
+			return errors.New("component or replica_set, not both")
+		}
+		return need(s.Site != "" && s.Site != "leader", "site: the DC of the replica set")
+	}
+	return need(s.Site != "" && s.Component != "", "site (or leader) and component (or replica_set)")
 }
 
 func (c *Condition) validate() error {
