@@ -290,10 +290,21 @@ func TestWANLatencyDrill(t *testing.T) {
 // must take over inside idc-a (the scenario's metric assertions: one
 // promotion, the topic's epoch raised once, idc-a still the primary,
 // the old leader back in sync after its restart), and ordered writes
-// must go on while the killed broker is still down. The measured send
-// RTO is in the log and docs/benchmarks.md.
+// must go on while the killed broker is still down. The shipped bound on
+// the send RTO (3 s: lease TTL, keeper tick, client retry) is loosened
+// to 5 s here, where the race detector and other packages' tests share
+// two cores; that still fails a set whose writes wait for the killed
+// broker's return. The measured value is in the log and
+// docs/benchmarks.md.
 func TestBrokerLostDrill(t *testing.T) {
-	rep := runShipped(t, "08-broker-lost.yaml", t.TempDir(), nil)
+	rep := runShipped(t, "08-broker-lost.yaml", t.TempDir(), func(s *Scenario) {
+		for i := range s.Steps {
+			if a := s.Steps[i].Assert; a != nil && a.MaxSendRTO != nil {
+				d := Duration(5 * time.Second)
+				a.MaxSendRTO = &d
+			}
+		}
+	})
 	if !rep.Pass {
 		t.Fatalf("drill did not pass: %+v", rep.Errors)
 	}
