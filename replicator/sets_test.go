@@ -19,9 +19,9 @@ import (
 )
 
 // setCluster runs both DCs with their two brokers in one replica set per
-// DC ("set-a", "set-b"): broker 0 leads it (the first member by name
-// writes the record), broker 1 is its standby.
-func setCluster(t *testing.T, tune func(pc *daemon.BrokerProcess)) (*testcluster.Cluster, map[string][]string) {
+// DC ("set-a", "set-b"), and returns which broker leads each: its first
+// live member claims the record, and the other becomes its standby.
+func setCluster(t *testing.T, tune func(pc *daemon.BrokerProcess)) (*testcluster.Cluster, map[string][]string, map[string]int) {
 	t.Helper()
 	dirs := map[string][]string{}
 	c := testcluster.New(t, testcluster.Options{Broker: func(dc string, i int, pc *daemon.BrokerProcess) {
@@ -31,12 +31,16 @@ func setCluster(t *testing.T, tune func(pc *daemon.BrokerProcess)) (*testcluster
 		}
 		dirs[dc] = append(dirs[dc], pc.Broker.DataDir)
 	}})
+	lead := map[string]int{}
 	for _, dc := range c.DCs() {
-		waitSet(t, c, dc, func(r meta.ReplicaSet) bool {
-			return r.Leader == c.BrokerNames(dc)[0] && slices.Equal(r.InSync, c.BrokerNames(dc)[1:])
-		}, "broker 0 leads with broker 1 in sync")
+		names := c.BrokerNames(dc)
+		r := waitSet(t, c, dc, func(r meta.ReplicaSet) bool {
+			i := slices.Index(names, r.Leader)
+			return i >= 0 && slices.Equal(r.InSync, []string{names[1-i]})
+		}, "one broker leads with the other in sync")
+		lead[dc] = slices.Index(names, r.Leader)
 	}
-	return c, dirs
+	return c, dirs, lead
 }
 
 // waitSet waits until dc's replica set record satisfies cond.
@@ -152,7 +156,9 @@ func allSeen(seen map[string]bool, want []string) bool {
 // their synced offsets, and the old leader returns as a standby that
 // catches up and rejoins the in-sync list.
 func TestReplicaSetPromotesStandbyWithoutMovingTheTopic(t *testing.T) {
-	c, _ := setCluster(t, nil)
+	c, _, lead := setCluster(t, nil)
+	l, sb := lead[dcA], 1-lead[dcA]
+	names := c.BrokerNames(dcA)
 	// RocketMQ's 2-3 mode: orders needs 2 copies of its 3 (the set's two
 	// brokers and idc-b), strict all 3.
 	c.CreateTopic(t, meta.Topic{Name: "orders", Queues: 2, Ordered: true, Primary: dcA, Replication: meta.ReplicationSync, MinInSyncReplicas: 2})
@@ -167,7 +173,7 @@ func TestReplicaSetPromotesStandbyWithoutMovingTheTopic(t *testing.T) {
 
 	// The standby holds the leader's queues at the same offsets: every
 	// acked ordered message was on it before its ack (min 2 in sync).
-	leader, standby := c.BrokerClient(t, dcA, 0), c.BrokerClient(t, dcA, 1)
+	leader, standby := c.BrokerClient(t, dcA, l), c.BrokerClient(t, dcA, sb)
 	for q := range uint32(2) {
 		l, s := queueRecords(t, leader, "orders", q), queueRecords(t, standby, "orders", q)
 		if len(s) < len(l) || !slices.Equal(s[:len(l)], l) {
@@ -192,8 +198,8 @@ func TestReplicaSetPromotesStandbyWithoutMovingTheTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c.StopBroker(t, dcA, 0)
-	rec := waitSet(t, c, dcA, func(r meta.ReplicaSet) bool { return r.Leader == c.BrokerNames(dcA)[1] }, "standby promoted")
+	c.StopBroker(t, dcA, l)
+	rec := waitSet(t, c, dcA, func(r meta.ReplicaSet) bool { return r.Leader == names[sb] }, "standby promoted")
 	if rec.Term != 2 || len(rec.InSync) != 0 {
 		t.Fatalf("after the promotion: %+v", rec)
 	}
@@ -215,8 +221,8 @@ func TestReplicaSetPromotesStandbyWithoutMovingTheTopic(t *testing.T) {
 	}
 	acked = append(acked, sendOrdered(t, pxA, "orders", "o", 20, 5)...)
 	events = append(events, sendOrdered(t, pxA, "events", "e", 20, 10)...)
-	c.StartBroker(t, dcA, 0)
-	waitSet(t, c, dcA, func(r meta.ReplicaSet) bool { return slices.Equal(r.InSync, c.BrokerNames(dcA)[:1]) }, "old leader rejoined as a standby")
+	c.StartBroker(t, dcA, l)
+	waitSet(t, c, dcA, func(r meta.ReplicaSet) bool { return slices.Equal(r.InSync, []string{names[l]}) }, "old leader rejoined as a standby")
 	acked = append(acked, sendOrdered(t, pxA, "orders", "o", 25, 5)...)
 	sendOrdered(t, pxA, "strict", "s", 5, 5)
 
@@ -236,7 +242,7 @@ func TestReplicaSetPromotesStandbyWithoutMovingTheTopic(t *testing.T) {
 	receiveAll(t, pxA, "search", "events", events[20:])
 	for q := range uint32(2) {
 		testcluster.Eventually(t, func() bool {
-			return slices.Equal(queueRecords(t, c.BrokerClient(t, dcA, 0), "orders", q), queueRecords(t, c.BrokerClient(t, dcA, 1), "orders", q))
+			return slices.Equal(queueRecords(t, c.BrokerClient(t, dcA, l), "orders", q), queueRecords(t, c.BrokerClient(t, dcA, sb), "orders", q))
 		}, "queue %d of orders equal on both brokers of the set", q)
 	}
 }
@@ -246,9 +252,11 @@ func TestReplicaSetPromotesStandbyWithoutMovingTheTopic(t *testing.T) {
 // as a standby, cuts it off (quarantined) before it follows. No consumer
 // ever saw it.
 func TestReplicaSetOldLeaderTruncatesUnackedTail(t *testing.T) {
-	c, dirs := setCluster(t, func(pc *daemon.BrokerProcess) {
+	c, dirs, lead := setCluster(t, func(pc *daemon.BrokerProcess) {
 		pc.Broker.ISRTimeout, pc.Broker.ReplicaTimeout = 3*time.Second, 4*time.Second
 	})
+	l, sb := lead[dcA], 1-lead[dcA]
+	names := c.BrokerNames(dcA)
 	c.CreateTopic(t, meta.Topic{Name: "ledger", Queues: 1, Ordered: true, Primary: dcA, Replication: meta.ReplicationAsync})
 	c.CreateGroup(t, meta.Group{Name: "audit", Subscriptions: []meta.Subscription{{Topic: "ledger"}}, Ordered: true})
 	pxA := c.ProxyClient(t, dcA)
@@ -258,13 +266,13 @@ func TestReplicaSetOldLeaderTruncatesUnackedTail(t *testing.T) {
 	// waits for the standby and is given up by its caller.
 	c.StopReplicator(t, dcA)
 	ctx, cancel := context.WithTimeout(ctxOf(t), 300*time.Millisecond)
-	_, err := c.BrokerClient(t, dcA, 0).Send(ctx, &brokerpb.SendRequest{Topic: "ledger", QueueId: 0, Epoch: 1,
+	_, err := c.BrokerClient(t, dcA, l).Send(ctx, &brokerpb.SendRequest{Topic: "ledger", QueueId: 0, Epoch: 1,
 		Messages: []*brokerpb.MessageInput{{Id: "unacked-1", Body: []byte("never acked")}}})
 	cancel()
 	if err == nil {
 		t.Fatal("a send was acked without the in-sync standby")
 	}
-	st, err := c.BrokerClient(t, dcA, 0).ReplicaState(ctxOf(t), &brokerpb.ReplicaStateRequest{Topic: "ledger"})
+	st, err := c.BrokerClient(t, dcA, l).ReplicaState(ctxOf(t), &brokerpb.ReplicaStateRequest{Topic: "ledger"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +280,7 @@ func TestReplicaSetOldLeaderTruncatesUnackedTail(t *testing.T) {
 		t.Fatalf("leader holds %d records, want the 5 acked and the unacked one", n)
 	}
 	// Reads stop at what the standby holds.
-	if n := len(queueRecords(t, c.BrokerClient(t, dcA, 0), "ledger", 0)); n != 5 {
+	if n := len(queueRecords(t, c.BrokerClient(t, dcA, l), "ledger", 0)); n != 5 {
 		t.Fatalf("the leader serves %d records, want the 5 its standby holds", n)
 	}
 	got := receiveAll(t, pxA, "audit", "ledger", acked)
@@ -280,21 +288,21 @@ func TestReplicaSetOldLeaderTruncatesUnackedTail(t *testing.T) {
 		t.Fatal("a record the standby lacked was delivered")
 	}
 
-	c.StopBroker(t, dcA, 0)
-	waitSet(t, c, dcA, func(r meta.ReplicaSet) bool { return r.Leader == c.BrokerNames(dcA)[1] }, "standby promoted")
+	c.StopBroker(t, dcA, l)
+	waitSet(t, c, dcA, func(r meta.ReplicaSet) bool { return r.Leader == names[sb] }, "standby promoted")
 	acked = append(acked, sendOrdered(t, pxA, "ledger", "m", 5, 3)...)
 	c.StartReplicator(t, dcA)
-	c.StartBroker(t, dcA, 0)
-	waitSet(t, c, dcA, func(r meta.ReplicaSet) bool { return slices.Equal(r.InSync, c.BrokerNames(dcA)[:1]) }, "old leader rejoined as a standby")
+	c.StartBroker(t, dcA, l)
+	waitSet(t, c, dcA, func(r meta.ReplicaSet) bool { return slices.Equal(r.InSync, []string{names[l]}) }, "old leader rejoined as a standby")
 
-	old := queueRecords(t, c.BrokerClient(t, dcA, 0), "ledger", 0)
-	if !slices.Equal(old, queueRecords(t, c.BrokerClient(t, dcA, 1), "ledger", 0)) || len(old) != 8 {
-		t.Fatalf("old leader holds %v, the new one %v", old, queueRecords(t, c.BrokerClient(t, dcA, 1), "ledger", 0))
+	old := queueRecords(t, c.BrokerClient(t, dcA, l), "ledger", 0)
+	if !slices.Equal(old, queueRecords(t, c.BrokerClient(t, dcA, sb), "ledger", 0)) || len(old) != 8 {
+		t.Fatalf("old leader holds %v, the new one %v", old, queueRecords(t, c.BrokerClient(t, dcA, sb), "ledger", 0))
 	}
 	if slices.ContainsFunc(old, func(s string) bool { return strings.HasPrefix(s, "unacked-1@") }) {
 		t.Fatalf("unacked record still served: %v", old)
 	}
-	files, _ := filepath.Glob(filepath.Join(dirs[dcA][0], "quarantine", "ledger-0-5-*.jsonl"))
+	files, _ := filepath.Glob(filepath.Join(dirs[dcA][l], "quarantine", "ledger-0-5-*.jsonl"))
 	if len(files) != 1 {
 		t.Fatalf("quarantine files %v", files)
 	}

@@ -21,14 +21,14 @@ type setRole struct {
 	inSync  []string // the leader's in-sync standbys, as broker.StandbyID
 }
 
-// roleOf finds the broker's slot in its DC's placement. A set of several
-// brokers without a leader record yet has no leader: every member is a
+// roleOf finds the broker's slot in its DC's placement. A named replica
+// set without a leader record yet has no leader: every member is a
 // standby until one writes the record.
 func roleOf(slots []meta.Slot, dc, self string) setRole {
 	for _, s := range slots {
 		isStandby := slices.ContainsFunc(s.Standbys, func(b meta.Standby) bool { return b.Name == self })
 		switch {
-		case s.Name == self && len(s.Standbys) == 0:
+		case s.Name == self && !s.Named:
 			return setRole{}
 		case s.Name == self && s.Term > 0:
 			r := setRole{term: s.Term}
@@ -140,9 +140,9 @@ func (k *SetKeeper) Once(ctx context.Context) error {
 			break
 		}
 	}
-	if !found || len(slot.Standbys) == 0 {
+	if !found || !slot.Named {
 		k.endAdmissions(nil)
-		return nil // not registered yet, or alone in its set
+		return nil // not registered yet, or in no named set
 	}
 	rec, rev, ok := k.src.ReplicaSet(dc, slot.Set)
 	if !ok || rec.Leader != self {
@@ -156,7 +156,7 @@ func (k *SetKeeper) Once(ctx context.Context) error {
 		}
 		return err
 	case !ok:
-		return nil // its first member creates it
+		return nil // its first live member by name creates it
 	case rec.Leader == self:
 		return k.keepInSync(ctx, slot, rec, rev)
 	default:

@@ -12,9 +12,11 @@ import (
 
 func TestRoleOfAndOrder(t *testing.T) {
 	slots := []meta.Slot{
-		{Name: "a0", Set: "pair", Term: 3, Live: true, InSync: []string{"a1"}, Standbys: []meta.Standby{{Name: "a1", Live: true}, {Name: "a2"}}},
+		{Name: "a0", Set: "pair", Named: true, Term: 3, Live: true, InSync: []string{"a1"}, Standbys: []meta.Standby{{Name: "a1", Live: true}, {Name: "a2"}}},
 		{Name: "solo", Set: "solo", Live: true},
-		{Name: "n0", Set: "new", Standbys: []meta.Standby{{Name: "n1", Live: true}}}, // no record yet
+		{Name: "n0", Set: "new", Named: true, Standbys: []meta.Standby{{Name: "n1", Live: true}}}, // no record yet
+		{Name: "l0", Set: "lone", Named: true},                                                    // one member, no record yet
+		{Name: "f0", Set: "first", Named: true, Term: 1, Live: true},                              // one member, its record
 	}
 	cases := []struct {
 		self string
@@ -26,6 +28,8 @@ func TestRoleOfAndOrder(t *testing.T) {
 		{"solo", setRole{}},
 		{"n0", setRole{standby: true}}, // nobody leads before the record
 		{"n1", setRole{standby: true}},
+		{"l0", setRole{standby: true}}, // a named set leads only through its record
+		{"f0", setRole{term: 1}},
 		{"unknown", setRole{}},
 	}
 	for _, c := range cases {

@@ -25,7 +25,7 @@ func TestReplicaSetPlacementAndPromotion(t *testing.T) {
 		t.Fatal(err)
 	}
 	leases := map[string]clientv3.LeaseID{}
-	for _, a := range []Alive{{Name: "s0", Set: "pair"}, {Name: "s1", Set: "pair"}, {Name: "solo"}} {
+	for _, a := range []Alive{{Name: "s0", Set: "pair"}, {Name: "s1", Set: "pair"}, {Name: "solo"}, {Name: "t0", Set: "trio"}} {
 		l, err := cli.Grant(ctx, 30)
 		if err != nil {
 			t.Fatal(err)
@@ -39,12 +39,22 @@ func TestReplicaSetPlacementAndPromotion(t *testing.T) {
 	// Registrations and liveness records are watched apart: wait for both.
 	etcdtest.Eventually(t, 5*time.Second, func() bool {
 		sl := cache.Placement("idc-s")
-		return len(cache.Members("idc-s")) == 3 && len(sl) == 2 && sl[1].Live && len(sl[0].Standbys) == 1 && sl[0].Standbys[0].Live
-	}, "cache did not see three live brokers")
+		return len(cache.Members("idc-s")) == 4 && len(sl) == 3 && sl[1].Live && len(sl[0].Standbys) == 1 && sl[0].Standbys[0].Live
+	}, "cache did not see four live brokers")
 	slots := cache.Placement("idc-s")
-	if len(slots) != 2 || slots[0].Set != "pair" || slots[0].Name != "s0" || slots[0].Live || slots[1].Name != "solo" || !slots[1].Live {
+	if len(slots) != 3 || slots[0].Set != "pair" || slots[0].Name != "s0" || slots[0].Live || !slots[0].Named ||
+		slots[1].Name != "solo" || !slots[1].Live || slots[1].Named {
 		t.Fatalf("placement before the set's record: %+v", slots)
 	}
+	// A named set's first member, alone so far, does not lead without a
+	// record either: a later member would otherwise find it leading alone.
+	if trio := slots[2]; trio.Set != "trio" || trio.Name != "t0" || trio.Live || len(trio.Standbys) != 0 {
+		t.Fatalf("a named set of one before its record: %+v", trio)
+	}
+	if _, _, err := s.CreateReplicaSet(ctx, "idc-s", "trio", "t0"); err != nil {
+		t.Fatal(err)
+	}
+	etcdtest.Eventually(t, 5*time.Second, func() bool { t0 := cache.Placement("idc-s")[2]; return t0.Live && t0.Term == 1 }, "named set of one not live after its record")
 	if len(slots[0].Standbys) != 1 || slots[0].Standbys[0].Name != "s1" || !slots[0].Standbys[0].Live {
 		t.Fatalf("standbys: %+v", slots[0].Standbys)
 	}

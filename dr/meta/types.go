@@ -338,10 +338,14 @@ type Slot struct {
 	Name  string // the leading broker
 	Live  bool
 	Alive Alive // zero unless Live
-	// Set names the replica set; Term is its leadership term (0: a set of
-	// one broker, which has no leader record).
+	// Set names the replica set; Term is its leadership term (0: no
+	// leader record yet, or a broker that names no set).
 	Set  string
 	Term uint64
+	// Named: its members name a replica set (Config.ReplicaSet), so the
+	// slot is led only through its leader record, however many members
+	// have registered yet.
+	Named bool
 	// Standbys are the set's other brokers, sorted by name, each with its
 	// liveness record when it is live.
 	Standbys []Standby
@@ -408,10 +412,13 @@ func AnyLive(slots []Slot) bool {
 // and replica set records, one slot per replica set, sorted by set name.
 // A live broker not registered yet (its registration is written with its
 // first liveness record, so only a broker of an older version) takes a
-// slot of its own. A set of several brokers is led by its record's
-// leader; before the record exists (its members write it when they
-// start) by its first member by name, which is not live until then, so
-// nothing is written to or copied from a set without a leader record.
+// slot of its own. A named replica set, even of one broker so far, is
+// led by its record's leader; before the record exists by nobody: the
+// slot names its first live member by name, which claims the record,
+// and is not live until then. So nothing is written to or copied from a
+// named set without a leader record, and a member that starts alone
+// leads in a term that a later member follows instead of leading alone
+// and being cut back.
 func placement(members map[string]Member, alive map[string]Alive, sets map[string]ReplicaSet) []Slot {
 	bySet := map[string][]string{}
 	for name, m := range members {
@@ -425,12 +432,17 @@ func placement(members map[string]Member, alive map[string]Alive, sets map[strin
 	out := make(map[string]Slot, len(bySet))
 	for set, brokers := range bySet {
 		slices.Sort(brokers)
-		s := Slot{Set: set, Name: brokers[0]}
+		s := Slot{Set: set, Name: brokers[0], Named: slices.ContainsFunc(brokers, func(b string) bool {
+			return members[b].Set != "" || alive[b].Set != ""
+		})}
+		if i := slices.IndexFunc(brokers, func(b string) bool { _, ok := alive[b]; return ok }); i >= 0 {
+			s.Name = brokers[i] // no record yet: the first live member claims it
+		}
 		rec, hasRec := sets[set]
 		if hasRec && slices.Contains(brokers, rec.Leader) {
 			s.Name, s.Term, s.InSync = rec.Leader, rec.Term, slices.Clone(rec.InSync)
 		}
-		if a, ok := alive[s.Name]; ok && (len(brokers) == 1 || s.Term > 0) {
+		if a, ok := alive[s.Name]; ok && (!s.Named || s.Term > 0) {
 			s.Live, s.Alive = true, a
 		}
 		for _, b := range brokers {
