@@ -118,18 +118,9 @@ func RunComponent(ctx context.Context, spec SiteSpec, name string, logger *slog.
 	case name == ComponentController && spec.Controller != nil:
 		return daemon.RunController(ctx, *spec.Controller, nil, daemon.Deps{Logger: logger, Ready: report(&r.Controller)})
 	case name == ComponentReplicator && spec.Replicator != nil:
-		cli, err := meta.NewClient(spec.EtcdEndpoints)
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
-		store := meta.New(cli, meta.Options{Logger: logger})
-		cache, err := openCache(ctx, store, logger)
-		if err != nil {
-			return fmt.Errorf("metadata cache: %w", err)
-		}
-		defer cache.Close()
-		return daemon.RunReplicator(ctx, *spec.Replicator, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: report(&r.Replicator)})
+		return withMetadata(ctx, spec, logger, func(store *meta.Store, cache *meta.Cache) error {
+			return daemon.RunReplicator(ctx, *spec.Replicator, daemon.ProxyMeta{Store: store, Cache: cache}, daemon.Deps{Logger: logger, Ready: report(&r.Replicator)})
+		})
 	}
 	return fmt.Errorf("site %s has no component %q (it runs %s)", spec.Site, name, strings.Join(spec.Components(), ", "))
 }
@@ -172,6 +163,14 @@ func (s SiteSpec) Components() []string {
 // runBrokerComponent runs one broker in its own process, with its own
 // link to the metadata.
 func runBrokerComponent(ctx context.Context, spec SiteSpec, bp daemon.BrokerProcess, logger *slog.Logger, ready func(daemon.Endpoints)) error {
+	return withMetadata(ctx, spec, logger, func(store *meta.Store, cache *meta.Cache) error {
+		return daemon.RunBroker(ctx, bp, daemon.BrokerMeta{Cache: cache, Store: store}, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready})
+	})
+}
+
+// withMetadata runs a separate component with a link of its own to the
+// metadata: a store and a loaded cache, closed when run returns.
+func withMetadata(ctx context.Context, spec SiteSpec, logger *slog.Logger, run func(*meta.Store, *meta.Cache) error) error {
 	cli, err := meta.NewClient(spec.EtcdEndpoints)
 	if err != nil {
 		return err
@@ -183,7 +182,7 @@ func runBrokerComponent(ctx context.Context, spec SiteSpec, bp daemon.BrokerProc
 		return fmt.Errorf("metadata cache: %w", err)
 	}
 	defer cache.Close()
-	return daemon.RunBroker(ctx, bp, daemon.BrokerMeta{Cache: cache, Store: store}, daemon.Deps{Logger: logger, ProcessMetrics: true, Ready: ready})
+	return run(store, cache)
 }
 
 // ComponentReadyFile is where a separate component reports its endpoints.
