@@ -41,7 +41,9 @@ type queue struct {
 //
 // Lock order: popMu, a popQueue's mu, appendMu, mu. The dispatcher takes
 // mu (read) only. The in-sync sets' evalMu is never taken under appendMu
-// or mu, and their mu is taken last (replica_isr.go).
+// or mu, and their mu is taken last (replica_isr.go). setState.mu (the
+// standbys waited for, replica_set.go) is taken with nothing else held
+// but appendMu, mu or evalMu, and no lock is taken under it.
 type Broker struct {
 	cfg      Config
 	log      *slog.Logger

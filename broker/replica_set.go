@@ -143,22 +143,23 @@ func (b *Broker) ForgetStandby(id string) {
 // topic to its standbys.
 func copiedToSet(o Order) bool { return o.Term > 0 && !o.Standby }
 
-// setWaiters are the standbys a send of t waits for: SetFollowers and
-// those being admitted, sorted.
-func (b *Broker) setWaiters(t TopicConfig) []string {
+// eachWaiter calls fn with each standby a send of t waits for:
+// SetFollowers and those being admitted. It allocates nothing, as reads
+// ask on every pull; fn runs under setState.mu and must not take it.
+func (b *Broker) eachWaiter(t TopicConfig, fn func(id string)) {
 	if !t.Order.SetWrites {
-		return nil
+		return
 	}
-	out := slices.Clone(t.Order.SetFollowers)
+	for _, id := range t.Order.SetFollowers {
+		fn(id)
+	}
 	b.setState.mu.Lock()
+	defer b.setState.mu.Unlock()
 	for id := range b.setState.waits {
-		if !slices.Contains(out, id) {
-			out = append(out, id)
+		if !slices.Contains(t.Order.SetFollowers, id) {
+			fn(id)
 		}
 	}
-	b.setState.mu.Unlock()
-	slices.Sort(out)
-	return out
 }
 
 func (b *Broker) standbyError(topic string) error {
@@ -167,10 +168,22 @@ func (b *Broker) standbyError(topic string) error {
 
 // inSyncCopies counts the copies of t in sync: this leader, the standbys
 // of SetFollowers and, for replication sync, the follower DCs in the
-// topic's in-sync set. It names them for errors.
-func (b *Broker) inSyncCopies(t TopicConfig) (int, string) {
-	copies := []string{"this leader"}
-	copies = append(copies, t.Order.SetFollowers...)
+// topic's in-sync set.
+func (b *Broker) inSyncCopies(t TopicConfig) int {
+	n := 1 + len(t.Order.SetFollowers)
+	if t.Order.syncReplicated() {
+		for _, dc := range t.Order.Followers {
+			if b.isr.inSync(t.Name, dc) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// inSyncNames names the copies inSyncCopies counts, for errors.
+func (b *Broker) inSyncNames(t TopicConfig) string {
+	copies := append([]string{"this leader"}, t.Order.SetFollowers...)
 	if t.Order.syncReplicated() {
 		for _, dc := range t.Order.Followers {
 			if b.isr.inSync(t.Name, dc) {
@@ -178,7 +191,7 @@ func (b *Broker) inSyncCopies(t TopicConfig) (int, string) {
 			}
 		}
 	}
-	return len(copies), strings.Join(copies, ", ")
+	return strings.Join(copies, ", ")
 }
 
 // belowMinInSync is the refusal of a send of t while fewer copies than
@@ -189,7 +202,7 @@ func (b *Broker) belowMinInSync(t TopicConfig, stored bool) error {
 	if need == 1 || t.Order.Standby {
 		return nil
 	}
-	have, which := b.inSyncCopies(t)
+	have := b.inSyncCopies(t)
 	if have >= need {
 		return nil
 	}
@@ -199,7 +212,7 @@ func (b *Broker) belowMinInSync(t TopicConfig, stored bool) error {
 	}
 	b.metrics.replicaTimeouts.Inc()
 	return fmt.Errorf("%w: topic %q needs %d copies in sync (min-in-sync-replicas) and %d are (%s): %s",
-		ErrReplicaTimeout, t.Name, need, have, which, what)
+		ErrReplicaTimeout, t.Name, need, have, b.inSyncNames(t), what)
 }
 
 // setMissing describes the standbys a send waits for that are still
@@ -209,15 +222,17 @@ func (b *Broker) setMissing(t TopicConfig, upTo map[uint32]int64) (string, error
 	if err := b.belowMinInSync(t, true); err != nil {
 		return "", err
 	}
-	waiters := b.setWaiters(t)
+	if !t.Order.SetWrites {
+		return "", nil
+	}
 	var behind []string
 	for qid, want := range upTo {
 		acked := b.repl.get(queueKey{t.Name, qid})
-		for _, id := range waiters {
+		b.eachWaiter(t, func(id string) {
 			if acked[id] < want {
 				behind = append(behind, fmt.Sprintf("standby %s holds queue %d up to offset %d, not %d", id, qid, acked[id], want))
 			}
-		}
+		})
 	}
 	sort.Strings(behind)
 	return strings.Join(behind, "; "), nil
@@ -226,14 +241,11 @@ func (b *Broker) setMissing(t TopicConfig, upTo map[uint32]int64) (string, error
 // setReadCap is the lowest offset of queue qid that the standbys sends
 // wait for hold (no cap without any, or on a standby).
 func (b *Broker) setReadCap(t TopicConfig, qid uint32, limit int64) int64 {
-	waiters := b.setWaiters(t)
-	if len(waiters) == 0 {
+	if !t.Order.SetWrites {
 		return limit
 	}
 	acked := b.repl.get(queueKey{t.Name, qid})
-	for _, id := range waiters {
-		limit = min(limit, acked[id])
-	}
+	b.eachWaiter(t, func(id string) { limit = min(limit, acked[id]) })
 	return limit
 }
 

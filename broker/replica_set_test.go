@@ -105,8 +105,9 @@ func TestMinInSyncCountsSetAndFollowerDCs(t *testing.T) {
 				a.isr.topics["ord"][dc] = &syncFollower{out: true}
 			}
 			a.isr.mu.Unlock()
-			if got, which := a.inSyncCopies(TopicConfig{Name: "ord", Order: c.order}); got != c.want {
-				t.Fatalf("%d copies in sync (%s), want %d", got, which, c.want)
+			tc := TopicConfig{Name: "ord", Order: c.order}
+			if got := a.inSyncCopies(tc); got != c.want {
+				t.Fatalf("%d copies in sync (%s), want %d", got, a.inSyncNames(tc), c.want)
 			}
 		})
 	}

@@ -221,7 +221,7 @@ func viewSet(ctx context.Context, s *meta.Store, dc string, rs controller.Replic
 	rec, _, err := s.GetReplicaSet(ctx, dc, rs.Set)
 	switch {
 	case errors.Is(err, meta.ErrNotFound) && rs.Term == 0:
-		v.Reason = "no leader record yet: " + rs.Leader + ", the set's first member, writes it while it is live"
+		v.Reason = "no leader record yet: " + rs.Leader + ", the set's first live member by name, writes it"
 		return v, nil
 	case err != nil:
 		return v, err

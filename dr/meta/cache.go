@@ -52,6 +52,9 @@ type Cache struct {
 	alive      map[string]map[string]Alive  // dc -> broker -> liveness record
 	members    map[string]map[string]Member // dc -> broker -> registration
 	sets       map[string]map[string]versionedSet
+	// placements memoises Placement per DC (proxies ask on every send
+	// and receive); an alive/, members/ or sets/ change of a DC drops it.
+	placements map[string][]Slot
 	watchRev   [6]int64 // revision each watch has delivered everything up to
 	rev        int64    // min(watchRev): the cache reflects etcd up to here
 	revCh      chan struct{}
@@ -91,11 +94,12 @@ func NewCache(ctx context.Context, s *Store) (*Cache, error) {
 
 func newCache(s *Store) *Cache {
 	c := &Cache{
-		s:     s,
-		log:   s.log,
-		revCh: make(chan struct{}),
-		subs:  make(map[int]chan struct{}),
-		done:  make(chan struct{}),
+		s:          s,
+		log:        s.log,
+		revCh:      make(chan struct{}),
+		subs:       make(map[int]chan struct{}),
+		done:       make(chan struct{}),
+		placements: make(map[string][]Slot),
 	}
 	p := s.k.prefix
 	// Six ranges skip offsets/, controller/, consumers/, audit/ and
@@ -349,6 +353,7 @@ func applyPerDC[T any](c *Cache, m map[string]map[string]T, key, rest string, va
 	if !ok {
 		return
 	}
+	delete(c.placements, dc) // every per-DC map feeds the placement
 	var v T
 	if deleted || !c.decodeOK(key, val, &v) {
 		delete(m[dc], name)
@@ -360,13 +365,26 @@ func applyPerDC[T any](c *Cache, m map[string]map[string]T, key, rest string, va
 	m[dc][name] = v
 }
 
-// Placement returns dc's placement of replicated queues (see Place): its
-// registered brokers, sorted by name, each with its liveness record when
-// it is live. Proxies, replicators and the controller share it.
+// Placement returns dc's placement of replicated queues (see Place): a
+// slot per replica set, sorted by set name, each with its leader's
+// liveness record when it is live. Proxies, replicators and the
+// controller share it. The slots are shared: callers must not modify
+// them.
 func (c *Cache) Placement(dc string) []Slot {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return placement(c.members[dc], c.alive[dc], c.setRecords(dc))
+	p, ok := c.placements[dc]
+	c.mu.RUnlock()
+	if ok {
+		return p
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.placements[dc]; ok {
+		return p
+	}
+	p = placement(c.members[dc], c.alive[dc], c.setRecords(dc))
+	c.placements[dc] = p
+	return p
 }
 
 // setRecords returns dc's replica set records by set name; c.mu is held.
@@ -456,6 +474,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 	c.alive = make(map[string]map[string]Alive)
 	c.members = make(map[string]map[string]Member)
 	c.sets = make(map[string]map[string]versionedSet)
+	c.placements = make(map[string][]Slot)
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
 			c.applyLocked(kv, false)
