@@ -214,11 +214,16 @@ func TestReplicaSetPromotesStandbyWithoutMovingTheTopic(t *testing.T) {
 	// With no standby in sync, strict (3 copies) refuses sends until the
 	// old leader is back in sync, nothing stored; orders (the new leader
 	// and idc-b make 2) and events (floor 1) go on.
-	if _, err := pxA.Send(ctxOf(t), &proxypb.SendRequest{Topic: "strict", Messages: []*proxypb.Message{{ShardingKey: "k0", Body: []byte("s-refused")}}}); err == nil {
-		t.Fatal("strict acked with 2 copies in sync, below min-in-sync-replicas 3")
-	} else if !strings.Contains(err.Error(), "min-in-sync-replicas") {
-		t.Fatalf("refusal below the floor does not name it: %v", err)
-	}
+	// (Until the proxy sees the new leader, the send fails as unavailable:
+	// ask again until the leader itself answers.)
+	var lastErr error
+	testcluster.Eventually(t, func() bool {
+		_, lastErr = pxA.Send(ctxOf(t), &proxypb.SendRequest{Topic: "strict", Messages: []*proxypb.Message{{ShardingKey: "k0", Body: []byte("s-refused")}}})
+		if lastErr == nil {
+			t.Fatal("strict acked with 2 copies in sync, below min-in-sync-replicas 3")
+		}
+		return strings.Contains(lastErr.Error(), "min-in-sync-replicas")
+	}, "strict refused below its floor, naming it (last: %v)", lastError{&lastErr})
 	acked = append(acked, sendOrdered(t, pxA, "orders", "o", 20, 5)...)
 	events = append(events, sendOrdered(t, pxA, "events", "e", 20, 10)...)
 	c.StartBroker(t, dcA, l)
@@ -314,3 +319,8 @@ func TestReplicaSetOldLeaderTruncatesUnackedTail(t *testing.T) {
 		t.Fatal("the unacked record was delivered")
 	}
 }
+
+// lastError prints the error *p holds when a failure message is made.
+type lastError struct{ p *error }
+
+func (l lastError) String() string { return fmt.Sprint(*l.p) }

@@ -169,11 +169,11 @@ func (r *Reconciler) apply(t meta.Topic) error {
 	if !t.Ordered {
 		return r.applyUnordered(t)
 	}
-	o, _, ok := r.src.Ordered(t.Name)
+	o, rev, ok := r.src.Ordered(t.Name)
 	if !ok || o.Epoch == 0 {
 		return nil
 	}
-	return r.b.SetTopicOrder(t.Name, o.Epoch, r.role.order(broker.Order{
+	return r.b.SetTopicOrder(t.Name, r.role.epoch(t.Name, o.Epoch, rev), r.role.order(broker.Order{
 		Primary: o.Primary, Blocked: o.Blocked, Replication: string(t.Replication), Followers: r.followers(o.Primary),
 		SyncPolicy: string(t.SyncPolicy),
 	}, o.Primary == r.b.DC(), t.MinInSyncReplicas))

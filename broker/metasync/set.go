@@ -19,6 +19,18 @@ type setRole struct {
 	standby bool
 	term    uint64
 	inSync  []string // the leader's in-sync standbys, as broker.StandbyID
+	slot    meta.Slot
+}
+
+// epoch is the epoch to apply to an ordered topic whose record shows
+// epoch at rev: on a leader, the one its promotion raised the topic to
+// while the record seen is still the one the promotion replaced (the
+// set's and the topic's keys reach the cache apart).
+func (r setRole) epoch(topic string, epoch uint64, rev int64) uint64 {
+	if r.standby {
+		return epoch
+	}
+	return r.slot.EpochFor(topic, epoch, rev)
 }
 
 // roleOf finds the broker's slot in its DC's placement. A named replica
@@ -31,7 +43,7 @@ func roleOf(slots []meta.Slot, dc, self string) setRole {
 		case s.Name == self && !s.Named:
 			return setRole{}
 		case s.Name == self && s.Term > 0:
-			r := setRole{term: s.Term}
+			r := setRole{term: s.Term, slot: s}
 			for _, b := range s.InSync {
 				r.inSync = append(r.inSync, broker.StandbyID(dc, b))
 			}

@@ -95,8 +95,24 @@ func TestReplicaSetPlacementAndPromotion(t *testing.T) {
 	if err != nil || got.Leader != "s1" || got.Term != 2 || len(got.InSync) != 0 {
 		t.Fatalf("promote: %+v, %v", got, err)
 	}
-	if o2, _, _ := s.GetOrdered(ctx, "set-orders"); o2.Epoch != o.Epoch+1 || o2.Primary != "idc-s" {
+	o2, orev2, _ := s.GetOrdered(ctx, "set-orders")
+	if o2.Epoch != o.Epoch+1 || o2.Primary != "idc-s" {
 		t.Fatalf("fencing record after the promotion: %+v (before %+v)", o2, o)
+	}
+	// The new leader leads at the raised epoch while its view still
+	// shows the replaced record, and follows the record once it is newer.
+	if f := got.Fenced["set-orders"]; f != (FencedEpoch{Epoch: o2.Epoch, Replaced: orev}) {
+		t.Fatalf("fenced epochs %+v", got.Fenced)
+	}
+	slot := Slot{Fenced: got.Fenced}
+	for _, c := range []struct {
+		epoch uint64
+		rev   int64
+		want  uint64
+	}{{o.Epoch, orev, o2.Epoch}, {o2.Epoch, orev2, o2.Epoch}, {1, orev2 + 5, 1}} {
+		if e := slot.EpochFor("set-orders", c.epoch, c.rev); e != c.want {
+			t.Errorf("EpochFor(epoch %d at rev %d) = %d, want %d", c.epoch, c.rev, e, c.want)
+		}
 	}
 	if _, err := s.ForgetBroker(ctx, "idc-s", "s0"); err != nil {
 		t.Fatalf("forget the replaced leader: %v", err)

@@ -108,8 +108,9 @@ type OrderedBump struct {
 // expectRev, to among its in-sync standbys and live, the old leader's
 // liveness record gone (its lease expired, so it takes no ordered
 // write), and each fencing record of bumps at its revision; it raises
-// each of those epochs by one. The old leader leaves the in-sync list
-// (it rejoins once it has caught up as a standby).
+// each of those epochs by one, recording them in Fenced. The old leader
+// leaves the in-sync list (it rejoins once it has caught up as a
+// standby).
 func (s *Store) PromoteReplicaSet(ctx context.Context, cur ReplicaSet, expectRev int64, to string, bumps []OrderedBump) (ReplicaSet, int64, error) {
 	if !slices.Contains(cur.InSync, to) {
 		return ReplicaSet{}, 0, errorf(ErrConflict, "replica set %s/%s: standby %s is not in sync (in sync: %v): promoting it could lose acknowledged messages", cur.DC, cur.Name, to, cur.InSync)
@@ -125,20 +126,18 @@ func (s *Store) PromoteReplicaSet(ctx context.Context, cur ReplicaSet, expectRev
 	if err := r.validate(); err != nil {
 		return ReplicaSet{}, 0, err
 	}
-	val, err := encode(r)
-	if err != nil {
-		return ReplicaSet{}, 0, err
-	}
 	key := s.k.set(r.DC, r.Name)
 	cmps := []clientv3.Cmp{
 		atRevision(key, expectRev),
 		absent(s.k.abs(KeyAlive + cur.DC + "/" + cur.Leader)),
 		exists(s.k.abs(KeyAlive + cur.DC + "/" + to)),
 	}
-	ops := []clientv3.Op{clientv3.OpPut(key, val)}
+	var ops []clientv3.Op
+	r.Fenced = map[string]FencedEpoch{}
 	for _, b := range bumps {
 		o := b.Ordered
 		o.Epoch++
+		r.Fenced[o.Topic] = FencedEpoch{Epoch: o.Epoch, Replaced: b.Rev}
 		if err := o.validate(); err != nil {
 			return ReplicaSet{}, 0, err
 		}
@@ -149,6 +148,11 @@ func (s *Store) PromoteReplicaSet(ctx context.Context, cur ReplicaSet, expectRev
 		cmps = append(cmps, atRevision(s.k.ordered(o.Topic), b.Rev))
 		ops = append(ops, clientv3.OpPut(s.k.ordered(o.Topic), ov))
 	}
+	val, err := encode(r)
+	if err != nil {
+		return ReplicaSet{}, 0, err
+	}
+	ops = append(ops, clientv3.OpPut(key, val))
 	resp, err := s.txn(ctx, "promote replica set standby", cmps, ops, nil)
 	if err != nil {
 		return ReplicaSet{}, 0, err

@@ -352,6 +352,9 @@ type Slot struct {
 	// InSync are the standbys the leader counts as holding every record
 	// it acknowledged (ReplicaSet.InSync).
 	InSync []string
+	// Fenced are the epochs the set's last promotion raised
+	// (ReplicaSet.Fenced).
+	Fenced map[string]FencedEpoch
 }
 
 // Standby is a broker of a replica set that copies its leader.
@@ -389,10 +392,35 @@ type ReplicaSet struct {
 	// Reason says why the record last changed (created, promotion, a
 	// standby leaving or rejoining InSync).
 	Reason string `json:"reason,omitempty"`
+	// Fenced are the epochs the last promotion gave the ordered topics
+	// the DC leads. The new leader takes no write of such a topic at an
+	// older epoch, even while its view of ordered/ still shows the record
+	// the promotion replaced (the two keys reach a watcher apart): a write
+	// of the new term stamped with the old epoch would hide the old
+	// leader's unacknowledged tail from the epoch check.
+	Fenced map[string]FencedEpoch `json:"fenced,omitempty"`
+}
+
+// FencedEpoch is the epoch a promotion gave an ordered topic, and the
+// revision of the fencing record it replaced.
+type FencedEpoch struct {
+	Epoch    uint64 `json:"epoch"`
+	Replaced int64  `json:"replaced_rev"`
+}
+
+// EpochFor is the epoch a set's leader applies to an ordered topic whose
+// fencing record it sees at rev with epoch: the promotion's when rev is
+// the record that promotion replaced, else epoch.
+func (s Slot) EpochFor(topic string, epoch uint64, rev int64) uint64 {
+	if f, ok := s.Fenced[topic]; ok && f.Replaced == rev {
+		return max(epoch, f.Epoch)
+	}
+	return epoch
 }
 
 func (r ReplicaSet) clone() ReplicaSet {
 	r.InSync = slices.Clone(r.InSync)
+	r.Fenced = maps.Clone(r.Fenced)
 	return r
 }
 
@@ -440,7 +468,7 @@ func placement(members map[string]Member, alive map[string]Alive, sets map[strin
 		}
 		rec, hasRec := sets[set]
 		if hasRec && slices.Contains(brokers, rec.Leader) {
-			s.Name, s.Term, s.InSync = rec.Leader, rec.Term, slices.Clone(rec.InSync)
+			s.Name, s.Term, s.InSync, s.Fenced = rec.Leader, rec.Term, slices.Clone(rec.InSync), maps.Clone(rec.Fenced)
 		}
 		if a, ok := alive[s.Name]; ok && (!s.Named || s.Term > 0) {
 			s.Live, s.Alive = true, a
